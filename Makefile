@@ -1,0 +1,36 @@
+# unet-scratch: `make lab` opens the course, `make test` runs every check. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv lab test test-fast bench clean
+
+help:
+	@echo "make lab    set up .venv and open the course in JupyterLab"
+	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
+
+# The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "unet-scratch needs Python >= 3.10"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+test: venv
+	$(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+	    tests notebooks
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -x tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
