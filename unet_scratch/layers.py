@@ -1,0 +1,337 @@
+"""Stateful layers: thin wrappers that hold parameters, their gradients and the forward cache.
+
+Every layer has the same small interface, with Keras's argument names:
+
+    y  = layer.forward(x, training=False)   # builds the weights on the first call
+    dx = layer.backward(dy)                  # fills layer.grads, returns the input gradient
+    layer.params["kernel"], layer.params["bias"]   # assign to set weights (shape-checked)
+    layer.grads["kernel"],  layer.grads["bias"]
+
+The maths lives in ``unet_scratch.ops`` (or a faster backend with the same functions): a layer only
+remembers what its op's backward needs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .checks import check_finite
+from .initializers import get_initializer
+
+_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax")
+_NO_CACHE = object()        # "forward has not run yet" (a cache itself may legitimately be None)
+
+
+def _pair(v, what: str) -> tuple[int, int]:
+    """1 -> (1, 1); (2, 3) -> (2, 3), with a clear error for anything else."""
+    if isinstance(v, (int, np.integer)):
+        v = (int(v), int(v))
+    v = tuple(int(a) for a in v)
+    if len(v) != 2 or min(v) < 1:
+        raise ValueError(f"{what} must be a positive int or a pair of positive ints, got {v}")
+    return v
+
+
+def _padding(p: str) -> str:
+    p = str(p).lower()
+    if p not in ("same", "valid"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {p!r}")
+    return p
+
+
+class ParamDict(dict):
+    """A layer's weights. Assigning ``params[name] = array`` checks the name, shape and values."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self._layer = layer
+
+    def __setitem__(self, key, value):
+        layer = self._layer
+        if not layer.built:
+            raise RuntimeError(f"layer {layer.name!r} has no weights yet: call layer.forward(x) or "
+                               f"layer.build(input_shape) before assigning {key!r}")
+        if key not in self:
+            raise KeyError(f"layer {layer.name!r} has no parameter {key!r}; it has {sorted(self)}")
+        value = np.asarray(value)
+        expected = self[key].shape
+        if value.shape != expected:
+            raise ValueError(f"{layer.name}/{key}: expected shape {expected}, got {value.shape}"
+                             + layer._layout_hint(key, value.shape))
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(f"{layer.name}/{key}: weights must be floating point, got {value.dtype}")
+        check_finite(value, f"{layer.name}/{key}")
+        dict.__setitem__(self, key, np.array(value, dtype=layer.dtype))
+
+    def _init(self, key, value):
+        dict.__setitem__(self, key, value)
+
+
+class Layer:
+    """Base class: a name, ``params``/``grads`` dicts, and the input/output shapes seen at build time."""
+
+    _counter: dict[str, int] = {}
+
+    def __init__(self, name: str | None = None, dtype="float32"):
+        if name is None:
+            base = type(self).__name__.lower()
+            Layer._counter[base] = Layer._counter.get(base, 0) + 1
+            name = f"{base}_{Layer._counter[base]}"
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.params = ParamDict(self)
+        self.grads: dict[str, np.ndarray] = {}
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self._cache = _NO_CACHE
+
+    def build(self, input_shape) -> tuple:
+        """Create the weights for ``input_shape`` (N, H, W, C) and return the output shape."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        return tuple(input_shape)
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def _layout_hint(self, key, shape) -> str:
+        return ""
+
+    def _check_built(self, x):
+        if not self.built:
+            self.build(x.shape)
+        elif x.shape[-1] != self.input_shape[-1]:
+            raise ValueError(f"layer {self.name!r} was built for {self.input_shape[-1]} input channels, "
+                             f"got input of shape {tuple(x.shape)}")
+
+    def _backward_cache(self):
+        if self._cache is _NO_CACHE:
+            raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
+        return self._cache
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class _ConvBase(Layer):
+    """Shared code of Conv2D and Conv2DTranspose: kernel, bias, fused activation."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None, seed=None, dtype="float32"):
+        super().__init__(name, dtype)
+        if int(filters) < 1:
+            raise ValueError(f"filters must be a positive int, got {filters}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = _padding(padding)
+        self.activation = None if activation == "linear" else activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def _kernel_shape(self, in_channels) -> tuple:
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        shape = self._kernel_shape(int(input_shape[-1]))
+        self.params._init("kernel", self.kernel_initializer(shape, self.rng, self.dtype))
+        if self.use_bias:
+            self.params._init("bias", self.bias_initializer((self.filters,), self.rng, self.dtype))
+        return super().build(input_shape)
+
+    def _activate(self, z):
+        """Apply the fused activation; returns (y, cache)."""
+        if self.activation is None:
+            return z, None
+        return getattr(self._ops, self.activation)(z)
+
+    def _activate_backward(self, dy, cache):
+        if self.activation is None:
+            return dy
+        return getattr(self._ops, self.activation + "_backward")(dy, cache)
+
+    def forward(self, x, training=False):
+        self._check_built(x)
+        self._ops = backend.ops()
+        z, conv_cache = self._op(x, self.params["kernel"], self.params.get("bias"),
+                                 self.strides, self.padding)
+        y, act_cache = self._activate(z)
+        self._cache = (conv_cache, act_cache)
+        return y
+
+    def backward(self, dy):
+        conv_cache, act_cache = self._backward_cache()
+        dz = self._activate_backward(dy, act_cache)
+        dx, dw, db = self._op_backward(dz, conv_cache)
+        self.grads["kernel"] = dw
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+
+class Conv2D(_ConvBase):
+    """2-D cross-correlation, like ``keras.layers.Conv2D``. Kernel (KH, KW, C_in, filters).
+
+    x: (N, H, W, C_in) -> y: (N, OH, OW, filters), OH = ceil(H / s) ('same') or (H - KH) // s + 1 ('valid').
+    """
+
+    def _kernel_shape(self, c):
+        return (*self.kernel_size, c, self.filters)
+
+    def _op(self, *args):
+        return self._ops.conv2d(*args)
+
+    def _op_backward(self, dz, cache):
+        return self._ops.conv2d_backward(dz, cache)
+
+    def compute_output_shape(self, s):
+        from .ops.conv import conv_output_size
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return (s[0], conv_output_size(s[1], kh, sh, self.padding),
+                conv_output_size(s[2], kw, sw, self.padding), self.filters)
+
+
+class Conv2DTranspose(_ConvBase):
+    """Transposed convolution, like ``keras.layers.Conv2DTranspose``. Kernel (KH, KW, filters, C_in).
+
+    x: (N, H, W, C_in) -> y: (N, OH, OW, filters), OH = H * s ('same') or H * s + max(KH - s, 0) ('valid').
+    """
+
+    def _kernel_shape(self, c):
+        return (*self.kernel_size, self.filters, c)
+
+    def _layout_hint(self, key, shape):
+        if key == "kernel" and len(shape) == 4 and shape[2:] == self.params["kernel"].shape[:1:-1]:
+            return ("; Conv2DTranspose kernels are (kh, kw, out, in) as in Keras: "
+                    "transpose a (kh, kw, in, out) kernel with w.transpose(0, 1, 3, 2)")
+        return ""
+
+    def _op(self, *args):
+        return self._ops.conv2d_transpose(*args)
+
+    def _op_backward(self, dz, cache):
+        return self._ops.conv2d_transpose_backward(dz, cache)
+
+    def compute_output_shape(self, s):
+        from .ops.conv_transpose import conv_transpose_output_size
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return (s[0], conv_transpose_output_size(s[1], kh, sh, self.padding),
+                conv_transpose_output_size(s[2], kw, sw, self.padding), self.filters)
+
+
+class MaxPooling2D(Layer):
+    """Max pooling, like ``keras.layers.MaxPooling2D``; the gradient goes to the first maximum."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+        self.padding = _padding(padding)
+
+    def compute_output_shape(self, s):
+        from .ops.conv import conv_output_size
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return (s[0], conv_output_size(s[1], ph, sh, self.padding),
+                conv_output_size(s[2], pw, sw, self.padding), s[3])
+
+    def forward(self, x, training=False):
+        self._check_built(x)
+        self._ops = backend.ops()
+        y, self._cache = self._ops.maxpool2d(x, self.pool_size, self.strides, self.padding)
+        return y
+
+    def backward(self, dy):
+        return self._ops.maxpool2d_backward(dy, self._backward_cache())
+
+
+class Dropout(Layer):
+    """Inverted dropout, like ``keras.layers.Dropout``: identity unless ``training=True``."""
+
+    def __init__(self, rate, seed=None, name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        self._check_built(x)
+        self._ops = backend.ops()
+        y, self._cache = self._ops.dropout(x, self.rate, self.rng, training)
+        return y
+
+    def backward(self, dy):
+        return self._ops.dropout_backward(dy, self._backward_cache())
+
+
+class Concatenate(Layer):
+    """Concatenation along channels, like ``keras.layers.Concatenate``. forward takes a list."""
+
+    def __init__(self, axis=-1, name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        self.axis = axis
+
+    def build(self, input_shapes):
+        self.input_shape = [tuple(s) for s in input_shapes]
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+        return self.output_shape
+
+    def compute_output_shape(self, shapes):
+        out = list(shapes[0])
+        out[self.axis] = sum(s[self.axis] for s in shapes)
+        return tuple(out)
+
+    def forward(self, xs, training=False):
+        if not self.built:
+            self.build([x.shape for x in xs])
+        self._ops = backend.ops()
+        y, self._cache = self._ops.concatenate(list(xs), self.axis)
+        return y
+
+    def backward(self, dy):
+        """Returns one gradient per input: the concatenation's gradient is a split."""
+        return self._ops.concatenate_backward(dy, self._backward_cache())
+
+
+class Cropping2D(Layer):
+    """Crop rows and columns, like ``keras.layers.Cropping2D(((top, bottom), (left, right)))``.
+
+    The paper's valid U-Net centre-crops each skip to the decoder's size with it.
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        (t, b), (l, r) = cropping
+        self.cropping = ((int(t), int(b)), (int(l), int(r)))
+
+    def compute_output_shape(self, s):
+        (t, b), (l, r) = self.cropping
+        return (s[0], s[1] - t - b, s[2] - l - r, s[3])
+
+    def forward(self, x, training=False):
+        self._check_built(x)
+        (t, b), (l, r) = self.cropping
+        n, h, w, c = x.shape
+        if h - t - b < 1 or w - l - r < 1:
+            raise ValueError(f"layer {self.name!r}: cropping {self.cropping} leaves nothing of {x.shape}")
+        self._cache = x.shape
+        return x[:, t:h - b, l:w - r]
+
+    def backward(self, dy):
+        """The gradient of a crop: dy pasted back into zeros of the input's shape."""
+        (t, b), (l, r) = self.cropping
+        n, h, w, c = self._backward_cache()
+        dx = np.zeros_like(dy, shape=(n, h, w, c))
+        dx[:, t:h - b, l:w - r] = dy
+        return dx
