@@ -1,0 +1,310 @@
+"""Scratch vs Keras, layer by layer: the parity report and lockstep training.
+
+``compare`` runs the same input through both networks, records every layer's output on each side, and
+takes the gradient of the same loss with respect to every weight (Keras's through ``tf.GradientTape``).
+``lockstep`` trains both from identical weights on identical batches and compares the loss curves.
+Both are re-exported by :mod:`unet_scratch.keras_ref`.
+
+Why the gradients are compared "teacher-forced". In float32 two values of a pooling window can differ by
+one rounding step on one side and be equal, or ordered the other way, on the other. Both frameworks then
+route that window's gradient to the first maximum correctly, but to different pixels, and one such window
+among thousands moves a weight gradient by ~1e-3 relative. That is rounding luck, not a bug, so the
+backward pass is checked with every scratch layer fed Keras's own activations (each layer computes its
+forward from Keras's input, and hands Keras's output on), which makes every routing decision and ReLU mask
+identical on both sides; the windows whose first maximum differs in the free-running pass are counted and
+reported as ``near_ties``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .keras_ref import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, _keras, to_keras
+
+
+@dataclass
+class Row:
+    """One line of the report: a layer's output ("forward") or a weight's gradient ("gradient")."""
+    name: str
+    kind: str
+    shape: tuple
+    max_abs: float
+    rel: float
+    passed: bool
+
+
+def _rel(a, b) -> float:
+    """||a - b|| / ||b|| (0 when both are zero)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    den = np.linalg.norm(b.ravel())
+    num = np.linalg.norm((a - b).ravel())
+    if den == 0:
+        return 0.0 if num == 0 else float("inf")
+    return float(num / den)
+
+
+class ParityReport:
+    """Per-layer forward errors and per-weight gradient errors, each marked pass/fail."""
+
+    def __init__(self, rows, loss_scratch=None, loss_keras=None, near_ties=None):
+        self.rows = list(rows)
+        self.loss_scratch, self.loss_keras = loss_scratch, loss_keras
+        self.near_ties = dict(near_ties or {})     # pool layer -> windows routed differently (float32)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def failures(self):
+        return [r for r in self.rows if not r.passed]
+
+    def verdict(self) -> str:
+        fwd = [r for r in self.rows if r.kind == "forward"]
+        grd = [r for r in self.rows if r.kind == "gradient"]
+        worst_f = max(fwd, key=lambda r: r.max_abs)
+        text = (f"{len(fwd)} layer outputs (worst max abs error {worst_f.max_abs:.1e} at {worst_f.name})")
+        if grd:
+            worst_g = max(grd, key=lambda r: r.rel)
+            text += f", {len(grd)} weight gradients (worst rel error {worst_g.rel:.1e} at {worst_g.name})"
+        if self.near_ties:
+            total = sum(self.near_ties.values())
+            text += f"; {total} float32 near-tie pooling window{'s' * (total != 1)} in the free-running pass"
+        bad = self.failures()
+        if not bad:
+            return "PASS: " + text
+        return f"FAIL: {len(bad)} of {len(self.rows)} rows out of tolerance, first {bad[0].name}; " + text
+
+    def __str__(self):
+        head = f"{'':2}{'name':<28}{'kind':<10}{'shape':<22}{'max abs':>10}{'rel':>10}"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            mark = "ok" if r.passed else "XX"
+            lines.append(f"{mark:<2}{r.name:<28}{r.kind:<10}{str(r.shape):<22}{r.max_abs:>10.1e}{r.rel:>10.1e}")
+        lines += ["-" * len(head),
+                  f"tolerances: forward rtol = atol = {FORWARD_RTOL:g} (output atol {OUTPUT_ATOL:g}), "
+                  f"gradients rel <= {GRAD_RTOL:g}", self.verdict()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """Plain Python types only (no pandas): {"passed", "verdict", "rows": [...]}."""
+        rows = [{**asdict(r), "shape": list(r.shape)} for r in self.rows]
+        return {"passed": self.passed, "verdict": self.verdict(), "rows": rows,
+                "near_ties": dict(self.near_ties),
+                "tolerances": {"forward_rtol": FORWARD_RTOL, "forward_atol": FORWARD_ATOL,
+                               "output_atol": OUTPUT_ATOL, "grad_rtol": GRAD_RTOL}}
+
+    def plot(self, ax=None):
+        """Per-layer errors on a log scale with the tolerance lines; returns the matplotlib Axes."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(10, 3.8), dpi=100)
+        fwd = [r for r in self.rows if r.kind == "forward"]
+        grd = [r for r in self.rows if r.kind == "gradient" and r.name.endswith("/kernel")]
+        floor = 1e-12
+        ax.semilogy(range(len(fwd)), [max(r.max_abs, floor) for r in fwd], "o-", ms=4,
+                    label="layer output: max abs error")
+        xs = [next(i for i, f in enumerate(fwd) if f.name == r.name.split("/")[0]) for r in grd]
+        ax.semilogy(xs, [max(r.rel, floor) for r in grd], "s", ms=5, color="tab:orange",
+                    label="kernel gradient: relative error")
+        ax.axhline(FORWARD_ATOL, color="tab:blue", ls="--", lw=1, label=f"forward tolerance {FORWARD_ATOL:g}")
+        ax.axhline(GRAD_RTOL, color="tab:orange", ls=":", lw=1, label=f"gradient tolerance {GRAD_RTOL:g}")
+        ax.set_xticks(range(len(fwd)))
+        ax.set_xticklabels([r.name for r in fwd], rotation=90, fontsize=7)
+        ax.set_ylabel("error (log scale)")
+        ax.set_title("Scratch vs Keras: every layer agrees far below the tolerance lines")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.figure.tight_layout()
+        return ax
+
+
+def _record_outputs(model, x):
+    """Run the scratch model once, keeping each layer's output by name."""
+    outputs = {}
+    for layer in model.layers:
+        def recording(inp, training=False, _layer=layer, _forward=layer.forward):
+            out = _forward(inp, training)
+            outputs[_layer.name] = out
+            return out
+        layer.forward = recording          # an instance attribute shadows the method...
+    try:
+        y = model.forward(x, training=False)
+    finally:
+        for layer in model.layers:
+            del layer.forward               # ...and deleting it restores the method
+    return y, outputs
+
+
+def _teacher_forced_backward(model, keras_outputs, dy):
+    """Backward through the scratch model with every layer's forward cache built from Keras's activations."""
+    for layer in model.layers:
+        def forced(inp, training=False, _layer=layer, _forward=layer.forward):
+            _forward(inp, training)                       # caches from Keras's input ...
+            out = keras_outputs[_layer.name]
+            if getattr(_layer, "activation", None) == "relu":   # ... and the ReLU mask from its output
+                conv_cache, _ = _layer._cache
+                _layer._cache = (conv_cache, _layer._ops.relu(out)[1])
+            return out                                    # ... which the next layer receives
+        layer.forward = forced
+    try:
+        model.forward(keras_outputs["__input__"], training=False)
+    finally:
+        for layer in model.layers:
+            del layer.forward
+    return model.backward(dy)
+
+
+def _near_ties(model, outs_scratch, outs_keras):
+    """Per pooling layer: how many windows pick a different first maximum on the two sides."""
+    from .ops.pool import maxpool2d
+    ties, previous = {}, "__input__"
+    for layer in model.layers:
+        if type(layer).__name__ == "MaxPooling2D":
+            args = (layer.pool_size, layer.strides, layer.padding)
+            a = maxpool2d(outs_scratch[previous], *args)[1]["argmax"]
+            b = maxpool2d(outs_keras[previous], *args)[1]["argmax"]
+            if int(np.sum(a != b)):
+                ties[layer.name] = int(np.sum(a != b))
+        previous = layer.name
+    return ties
+
+
+def _loss_and_grad(y_pred, y_true, g):
+    """Scratch side: BCE against y_true for a sigmoid head, else the projection loss mean(y * g)."""
+    if y_true is not None:
+        from .ops.losses import binary_crossentropy
+        return binary_crossentropy(y_pred, y_true)
+    return float(np.mean(y_pred * g)), (g / g.size).astype(y_pred.dtype)
+
+
+def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
+    """Forward every layer and backpropagate one loss through both models; returns a ParityReport.
+
+    x: (N, H, W, C) input. y: optional target for a sigmoid head (binary cross-entropy); without it the
+    loss is mean(output * g) for a fixed random g, which exercises every gradient. Dropout runs in
+    inference mode on both sides. The Keras gradients come from ``tf.GradientTape`` (TensorFlow backend).
+    """
+    keras = _keras()
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("compare() takes Keras gradients with tf.GradientTape: "
+                           "set KERAS_BACKEND=tensorflow")
+    import tensorflow as tf
+    if y is not None and model.config["out_activation"] != "sigmoid":
+        raise ValueError("compare(y=...) uses binary cross-entropy and needs a sigmoid head; "
+                         "leave y out to use a random projection loss instead")
+    x = np.asarray(x, dtype=model.dtype)
+    y_s, outs_s = _record_outputs(model, x)
+    g = np.random.default_rng(seed).standard_normal(y_s.shape).astype(model.dtype)
+
+    names = [l.name for l in keras_model.layers if l.name in outs_s]
+    klayers = {l.name: l for l in keras_model.layers}
+    probe = keras.Model(keras_model.inputs, [klayers[n].output for n in names])
+    variables = keras_model.trainable_variables
+    with tf.GradientTape() as tape:
+        outs = probe([x], training=False)
+        y_k = outs[names.index("head")]
+        if y is not None:
+            loss_k = keras.losses.BinaryCrossentropy()(y.astype(model.dtype), y_k)
+        else:
+            loss_k = tf.reduce_mean(y_k * g)
+    grads_k = tape.gradient(loss_k, variables)
+    outs_k = {name: np.asarray(o) for name, o in zip(names, outs)}
+    outs_k["__input__"] = outs_s["__input__"] = x
+    loss_s, dy = _loss_and_grad(y_s, y, g)
+    _, dy_forced = _loss_and_grad(outs_k["head"], y, g)
+    _teacher_forced_backward(model, outs_k, dy_forced)
+
+    rows = []
+    for name, out_k in zip(names, outs):
+        a, b = outs_s[name], np.asarray(out_k)
+        if a.shape != b.shape:
+            rows.append(Row(name, "forward", tuple(a.shape[1:]), np.inf, np.inf, False))
+            continue
+        max_abs = float(np.max(np.abs(a - b)))
+        ok = np.allclose(a, b, rtol=FORWARD_RTOL, atol=FORWARD_ATOL)
+        if name == "head":
+            ok = ok and max_abs <= OUTPUT_ATOL
+        rows.append(Row(name, "forward", tuple(a.shape[1:]), max_abs, _rel(a, b), bool(ok)))
+    for var, gk in zip(variables, grads_k):
+        pname = var.path
+        gs, gk = model.grads[pname], np.asarray(gk)
+        rel = _rel(gs, gk)
+        rows.append(Row(pname, "gradient", tuple(gs.shape), float(np.max(np.abs(gs - gk))), rel,
+                        bool(rel <= GRAD_RTOL)))
+    return ParityReport(rows, float(loss_s), float(loss_k), _near_ties(model, outs_s, outs_k))
+
+
+@dataclass
+class LockstepResult:
+    """Loss curves of the scratch and Keras models trained side by side, and their relative gap."""
+    scratch_losses: list
+    keras_losses: list
+    rel_diff: list
+    weight_rel_diff: float
+    optimizer: str
+
+    @property
+    def max_rel_diff(self) -> float:
+        return float(max(self.rel_diff))
+
+    @property
+    def passed(self) -> bool:
+        return self.max_rel_diff <= GRAD_RTOL
+
+    def plot(self, ax=None):
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+        steps = np.arange(1, len(self.rel_diff) + 1)
+        ax[0].plot(steps, self.scratch_losses, "o-", ms=3, label="scratch (NumPy)")
+        ax[0].plot(steps, self.keras_losses, "--", label="Keras")
+        ax[0].set(xlabel="step", ylabel="loss", title=f"{self.optimizer}: the two curves overlap")
+        ax[0].legend()
+        ax[1].semilogy(steps, np.maximum(self.rel_diff, 1e-12), "o-", ms=3)
+        ax[1].axhline(GRAD_RTOL, color="gray", ls="--", label=f"tolerance {GRAD_RTOL:g}")
+        ax[1].set(xlabel="step", ylabel="|loss_scratch - loss_keras| / loss_keras",
+                  title="relative gap per step")
+        ax[1].legend()
+        ax[0].figure.tight_layout()
+        return ax
+
+
+def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_rate=None,
+             momentum=0.9) -> LockstepResult:
+    """Train both models from the scratch model's weights on the same batches; compare every step.
+
+    batches: a list of (x, y) with y in {0, 1} for the sigmoid head (binary cross-entropy), reused
+    cyclically. optimizer: "sgd" (with ``momentum``) or "adam". Dropout is off on both sides.
+    """
+    keras = _keras()
+    import tensorflow as tf
+    from .ops.losses import binary_crossentropy
+    from .optimizers import SGD, Adam
+    if model.config["out_activation"] != "sigmoid":
+        raise ValueError("lockstep trains with binary cross-entropy: build the models with a sigmoid head")
+    to_keras(model, keras_model)
+    if optimizer == "sgd":
+        lr = 0.01 if learning_rate is None else learning_rate
+        opt_s, opt_k = SGD(lr, momentum=momentum), keras.optimizers.SGD(lr, momentum=momentum)
+    elif optimizer == "adam":
+        lr = 1e-3 if learning_rate is None else learning_rate
+        opt_s, opt_k = Adam(lr), keras.optimizers.Adam(lr)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    bce = keras.losses.BinaryCrossentropy()
+    variables = keras_model.trainable_variables
+    losses_s, losses_k = [], []
+    for step in range(steps):
+        x, y = batches[step % len(batches)]
+        x, y = np.asarray(x, model.dtype), np.asarray(y, model.dtype)
+        loss, dp = binary_crossentropy(model.forward(x, training=False), y)
+        model.backward(dp)
+        opt_s.apply(model.params, model.grads)
+        with tf.GradientTape() as tape:
+            loss_k = bce(y, keras_model([x], training=False))
+        opt_k.apply_gradients(zip(tape.gradient(loss_k, variables), variables))
+        losses_s.append(float(loss))
+        losses_k.append(float(loss_k))
+    rel = [abs(a - b) / abs(b) for a, b in zip(losses_s, losses_k)]
+    w_rel = max(_rel(model.params[v.path], np.asarray(v)) for v in variables)
+    return LockstepResult(losses_s, losses_k, rel, float(w_rel), optimizer)
