@@ -251,7 +251,8 @@ class MaxPooling2D(Layer):
         return y
 
     def backward(self, dy):
-        return self._ops.maxpool2d_backward(dy, self._backward_cache())
+        cache = self._backward_cache()
+        return self._ops.maxpool2d_backward(dy, cache)
 
 
 class Dropout(Layer):
@@ -271,7 +272,8 @@ class Dropout(Layer):
         return y
 
     def backward(self, dy):
-        return self._ops.dropout_backward(dy, self._backward_cache())
+        cache = self._backward_cache()
+        return self._ops.dropout_backward(dy, cache)
 
 
 class Concatenate(Layer):
@@ -301,7 +303,8 @@ class Concatenate(Layer):
 
     def backward(self, dy):
         """Returns one gradient per input: the concatenation's gradient is a split."""
-        return self._ops.concatenate_backward(dy, self._backward_cache())
+        cache = self._backward_cache()
+        return self._ops.concatenate_backward(dy, cache)
 
 
 class Cropping2D(Layer):
