@@ -76,11 +76,11 @@ class ParityReport:
         return f"FAIL: {len(bad)} of {len(self.rows)} rows out of tolerance, first {bad[0].name}; " + text
 
     def __str__(self):
-        head = f"{'':2}{'name':<28}{'kind':<10}{'shape':<22}{'max abs':>10}{'rel':>10}"
+        head = f"{'':3}{'name':<28}{'kind':<10}{'shape':<22}{'max abs':>10}{'rel':>10}"
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            mark = "ok" if r.passed else "XX"
-            lines.append(f"{mark:<2}{r.name:<28}{r.kind:<10}{str(r.shape):<22}{r.max_abs:>10.1e}{r.rel:>10.1e}")
+            mark = "ok " if r.passed else "XX "
+            lines.append(f"{mark}{r.name:<28}{r.kind:<10}{str(r.shape):<22}{r.max_abs:>10.1e}{r.rel:>10.1e}")
         lines += ["-" * len(head),
                   f"tolerances: forward rtol = atol = {FORWARD_RTOL:g} (output atol {OUTPUT_ATOL:g}), "
                   f"gradients rel <= {GRAD_RTOL:g}", self.verdict()]
