@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# --allow-root only where it is needed (containers, JupyterHub images that run as root)
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: venv
 	$(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
