@@ -77,7 +77,7 @@ def test_transfer_to_another_architecture_names_the_layer(keras_ref):
         keras_ref.from_keras(deeper, model)
 
 
-@pytest.mark.parametrize("padding,size,depth", [("same", 32, 3), ("valid", 92, 3)])
+@pytest.mark.parametrize("padding,size,depth", [("same", 32, 3), ("valid", 92, 3), ("valid", 188, 4)])
 def test_small_model_parity(keras_ref, padding, size, depth):
     model = UNet(input_shape=(size, size, 1), base_filters=4, depth=depth, padding=padding, seed=3)
     km = keras_ref.to_keras(model)
