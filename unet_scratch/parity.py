@@ -275,6 +275,10 @@ def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_ra
 
     batches: a list of (x, y) with y in {0, 1} for the sigmoid head (binary cross-entropy), reused
     cyclically. optimizer: "sgd" (with ``momentum``) or "adam". Dropout is off on both sides.
+
+    A detail worth knowing: Keras's sigmoid attaches its logits to its output (``_keras_logits``) and
+    BinaryCrossentropy then quietly computes the loss from the logits, without clipping. The scratch side
+    uses the probability form with Keras's clipping; away from p = 0 or 1 the two agree to rounding.
     """
     keras = _keras()
     import tensorflow as tf
