@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv lab test test-fast bench clean
+.PHONY: help venv lab test test-fast bench bench-quick clean
 
 help:
 	@echo "make lab    set up .venv and open the course in JupyterLab"
 	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
+	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (about 4 minutes)"
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
 $(STAMP): pyproject.toml
@@ -29,6 +30,12 @@ lab: venv
 test: venv
 	$(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
 	    tests notebooks
+
+bench: venv
+	$(BIN)/python -m unet_scratch bench
+
+bench-quick: venv
+	$(BIN)/python -m unet_scratch bench --quick --out /tmp/unet-scratch-bench
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x tests

@@ -3,6 +3,7 @@
     info                       versions and the backends that work on this machine
     summary [--size 256] ...   the model's layer table and parameter count
     compare [--size 128] ...   scratch vs Keras, layer by layer; exit status 1 if any row fails
+    bench [--quick] ...        NumPy and Numba backends against TensorFlow, in one run
 """
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ def cmd_compare(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:                 # the benchmark parses its own options
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m unet_scratch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +94,7 @@ def main(argv=None) -> int:
     _model_args(p, size=128, base=16)
     p.add_argument("--batch", type=int, default=2)
     p.set_defaults(func=cmd_compare)
+    sub.add_parser("bench", help="benchmark the backends against TensorFlow (see --help after it)")
     args = parser.parse_args(argv)
     return args.func(args)
 

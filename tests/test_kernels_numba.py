@@ -1,0 +1,259 @@
+"""The Numba backend against the NumPy reference: every op on random shapes, strides and paddings, in
+float32 and float64, then the whole U-Net with ``set_backend("numba")`` against ``"numpy"``.
+
+Tolerances (``assert_same``): float32 rtol = atol = 1e-5, float64 rtol = atol = 1e-12; dtypes must match.
+The reference itself is checked by finite differences and against Keras; here one float64 gradient check
+per op family confirms the fast backward directly (norm-based rel_error < 1e-7).
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="Numba not installed: pip install -e '.[numba]'")
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import unet_scratch.ops as ref  # noqa: E402
+from unet_scratch import UNet, backend, use_backend  # noqa: E402
+from unet_scratch.gradcheck import numeric_gradient, rel_error  # noqa: E402
+from unet_scratch.kernels import numba_conv, numba_ops as nb  # noqa: E402
+
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+GRADCHECK_TOL = 1e-7
+
+
+def assert_same(actual, expected):
+    """Equal dtypes and shapes, values within the dtype's tolerance; recurses into tuples and lists."""
+    if isinstance(expected, (tuple, list)):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert_same(a, e)
+        return
+    if expected is None:
+        assert actual is None
+        return
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    tol = TOL[np.dtype(expected.dtype)]
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
+
+
+def _rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def test_assert_same_catches_a_wrong_answer(rng):
+    y = _rand(rng, (2, 3, 4, 5), np.float32)
+    with pytest.raises(AssertionError):
+        assert_same(y * (1 + 1e-4), y)
+    with pytest.raises(AssertionError):
+        assert_same(y.astype(np.float64), y)
+
+
+def test_every_reference_name_exists():
+    names = [n for n in dir(ref) if not n.startswith("_") and callable(getattr(ref, n))]
+    missing = [n for n in names if not hasattr(nb, n)]
+    assert not missing, f"numba_ops lacks {missing}"
+    assert nb.dropout is ref.dropout and nb.concatenate is ref.concatenate   # re-exported as they are
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2)])
+@pytest.mark.parametrize("kernel", [(1, 1), (2, 2), (3, 3), (3, 2)])
+def test_conv2d_matches_reference(rng, dtype, padding, strides, kernel):
+    x = _rand(rng, (2, 9, 8, 3), dtype)
+    w, b = _rand(rng, (*kernel, 3, 4), dtype), _rand(rng, (4,), dtype)
+    for bias in (b, None):
+        y_ref, cache_ref = ref.conv2d(x, w, bias, strides, padding)
+        y, cache = nb.conv2d(x, w, bias, strides, padding)
+        assert_same(y, y_ref)
+        dy = _rand(rng, y.shape, dtype)
+        assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_conv2d_in_many_chunks(rng, monkeypatch, strides):
+    """Tiny chunks (3 output rows, crossing image boundaries) give the same numbers as one big GEMM."""
+    monkeypatch.setattr(numba_conv, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(numba_conv, "MIN_CHUNK_PIXELS", 3 * 4)
+    monkeypatch.setattr(numba_conv, "MIN_WGRAD_PIXELS", 3 * 4)
+    x, w, b = (_rand(rng, shape, np.float64) for shape in ((3, 8, 8, 5), (3, 3, 5, 2), (2,)))
+    y_ref, cache_ref = ref.conv2d(x, w, b, strides, "same")
+    y, cache = nb.conv2d(x, w, b, strides, "same")
+    assert_same(y, y_ref)
+    dy = _rand(rng, y.shape, np.float64)
+    assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("kernel,padding", [((3, 3), "same"), ((2, 2), "same"), ((3, 2), "valid")])
+def test_input_gradient_flip_equals_col2im(rng, kernel, padding):
+    x_shape, w = (2, 7, 6, 5), _rand(rng, (*kernel, 5, 3), np.float64)
+    oh, ow, pad_h, pad_w = numba_conv.conv_geometry(x_shape, kernel, (1, 1), padding)
+    dy = _rand(rng, (2, oh, ow, 3), np.float64)
+    args = (dy, w, x_shape, (1, 1), (pad_h, pad_w))
+    flip = numba_conv.conv_input_gradient_gemm(*args, method="flip")
+    assert_same(flip, numba_conv.conv_input_gradient_gemm(*args, method="col2im"))
+    assert_same(flip, ref.conv_transpose.conv2d_input_gradient(dy, w, x_shape, (1, 1), padding))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel,strides", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((4, 4), (2, 2)),
+                                            ((3, 3), (1, 1)), ((1, 1), (2, 2)), ((2, 3), (2, 1))])
+def test_conv2d_transpose_matches_reference(rng, dtype, padding, kernel, strides):
+    x = _rand(rng, (2, 5, 4, 3), dtype)
+    w, b = _rand(rng, (*kernel, 4, 3), dtype), _rand(rng, (4,), dtype)
+    for bias in (b, None):
+        y_ref, cache_ref = ref.conv2d_transpose(x, w, bias, strides, padding)
+        y, cache = nb.conv2d_transpose(x, w, bias, strides, padding)
+        assert_same(y, y_ref)
+        dy = _rand(rng, y.shape, dtype)
+        assert_same(nb.conv2d_transpose_backward(dy, cache), ref.conv2d_transpose_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("pool,strides", [((2, 2), None), ((3, 3), (2, 2)), ((3, 2), (1, 1)),
+                                         ((2, 2), (3, 3))])
+def test_maxpool_matches_reference_with_ties(rng, dtype, padding, pool, strides):
+    """Integer-valued inputs after a ReLU tie everywhere: the first maximum must win, as in the reference."""
+    x = np.maximum(rng.integers(-2, 3, (2, 7, 8, 3)), 0).astype(dtype)
+    y_ref, cache_ref = ref.maxpool2d(x, pool, strides, padding)
+    y, cache = nb.maxpool2d(x, pool, strides, padding)
+    assert_same(y, y_ref)
+    dy = _rand(rng, y.shape, dtype)
+    assert_same(nb.maxpool2d_backward(dy, cache), ref.maxpool2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_matches_reference(rng, dtype):
+    z = np.round(_rand(rng, (2, 5, 5, 3), dtype))            # exact zeros: the gradient there is 0
+    y, cache = nb.relu(z)
+    y_ref, cache_ref = ref.relu(z)
+    assert_same(y, y_ref)
+    dy = _rand(rng, z.shape, dtype)
+    assert_same(nb.relu_backward(dy, cache), ref.relu_backward(dy, cache_ref))
+
+
+def test_other_float_dtypes_fall_back_to_the_reference(rng):
+    """The compiled loops are built for float32 and float64; float16 still works, via the reference."""
+    x, w = _rand(rng, (1, 6, 6, 2), np.float16), _rand(rng, (3, 3, 2, 3), np.float16)
+    y, cache = nb.conv2d(x, w, None, 1, "same")
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, None, 1, "same")[0])
+    assert nb.conv2d_backward(y, cache)[0].dtype == np.float16
+    pooled, pool_cache = nb.maxpool2d(x, 2)
+    assert pooled.dtype == np.float16 and nb.maxpool2d_backward(pooled, pool_cache).shape == x.shape
+    up, up_cache = nb.conv2d_transpose(x, w.transpose(0, 1, 3, 2)[:2, :2], None, 2, "same")
+    assert up.dtype == np.float16 and nb.conv2d_transpose_backward(up, up_cache)[0].dtype == np.float16
+    r, r_cache = nb.relu(x)
+    assert r.dtype == np.float16 and nb.relu_backward(r, r_cache).dtype == np.float16
+
+
+def test_non_contiguous_inputs(rng):
+    x = _rand(rng, (2, 8, 10, 6), np.float32)[:, :, ::2, ::2]            # strided view
+    w = _rand(rng, (3, 3, 4, 3), np.float32).transpose(1, 0, 3, 2)           # (3, 3, 3, 4) view
+    y_ref, cache_ref = ref.conv2d(x, w, None, 1, "same")
+    y, cache = nb.conv2d(x, w, None, 1, "same")
+    assert_same(y, y_ref)
+    dy = _rand(rng, (2, 8, 5, 8), np.float32)[..., ::2]
+    assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+    pooled, pool_cache = nb.maxpool2d(x, 2)
+    assert_same(pooled, ref.maxpool2d(x, 2)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2), h=st.integers(3, 9), w=st.integers(3, 9), c=st.integers(1, 4),
+       f=st.integers(1, 4), k=st.integers(1, 3), s=st.integers(1, 3),
+       padding=st.sampled_from(["same", "valid"]), seed=st.integers(0, 2**16))
+def test_property_conv_transpose_pool(n, h, w, c, f, k, s, padding, seed):
+    rng = np.random.default_rng(seed)
+    x, wk, b = (_rand(rng, shape, np.float64) for shape in ((n, h, w, c), (k, k, c, f), (f,)))
+    cases = [(nb.conv2d, nb.conv2d_backward, ref.conv2d, ref.conv2d_backward, wk),
+             (nb.conv2d_transpose, nb.conv2d_transpose_backward, ref.conv2d_transpose,
+              ref.conv2d_transpose_backward, wk.transpose(0, 1, 3, 2))]
+    for op, op_back, ref_op, ref_back, kernel in cases:
+        y_ref, cache_ref = ref_op(x, kernel, b, s, padding)
+        y, cache = op(x, kernel, b, s, padding)
+        assert_same(y, y_ref)
+        dy = _rand(rng, y.shape, np.float64)
+        assert_same(op_back(dy, cache), ref_back(dy, cache_ref))
+    y_ref, cache_ref = ref.maxpool2d(x, k, s, padding)
+    y, cache = nb.maxpool2d(x, k, s, padding)
+    assert_same(y, y_ref)
+    dy = _rand(rng, y.shape, np.float64)
+    assert_same(nb.maxpool2d_backward(dy, cache), ref.maxpool2d_backward(dy, cache_ref))
+
+
+def _gradcheck(op, op_backward, args, dy, wrt, index):
+    """Norm-based rel_error between grads[index] of op_backward and central differences in args[wrt]."""
+    _, cache = op(*args)
+    analytic = op_backward(dy, cache)
+    analytic = analytic[index] if isinstance(analytic, tuple) else analytic
+    numeric = numeric_gradient(lambda _: op(*args)[0], args[wrt], dy)
+    return rel_error(analytic, numeric)
+
+
+@pytest.mark.parametrize("op,op_backward,args,wrt_index", [
+    (nb.conv2d, nb.conv2d_backward, ((1, 5, 5, 2), (3, 3, 2, 3), (3,), 2, "same"), [(0, 0), (1, 1), (2, 2)]),
+    (nb.conv2d_transpose, nb.conv2d_transpose_backward, ((1, 5, 5, 2), (2, 2, 3, 2), None, 2, "same"),
+     [(0, 0), (1, 1)]),
+    (nb.conv2d_transpose, nb.conv2d_transpose_backward, ((1, 4, 4, 2), (3, 3, 3, 2), (3,), 2, "valid"),
+     [(0, 0), (1, 1), (2, 2)]),
+    (nb.maxpool2d, nb.maxpool2d_backward, ((1, 5, 5, 2), 2, 2, "same"), [(0, None)]),
+], ids=["conv2d", "upconv_k2s2", "upconv_k3s2", "maxpool"])
+def test_gradcheck_float64(rng, op, op_backward, args, wrt_index):
+    """Finite differences (h = 1e-5) on the fast kernels themselves: rel_error < 1e-7 (we see ~1e-10)."""
+    args = tuple(_rand(rng, a, np.float64) if isinstance(a, tuple) else a for a in args)
+    dy = _rand(rng, op(*args)[0].shape, np.float64)
+    for wrt, index in wrt_index:
+        assert _gradcheck(op, op_backward, args, dy, wrt, index) < GRADCHECK_TOL
+
+
+def test_bad_input_gives_the_reference_errors(rng):
+    x, w = _rand(rng, (1, 5, 5, 2), np.float32), _rand(rng, (3, 3, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="channels"):
+        nb.conv2d(x, w)
+    with pytest.raises(TypeError, match="dtype"):
+        nb.conv2d(x.astype(np.int32), w[:, :, :2])
+    with pytest.raises(ValueError, match="padding"):
+        nb.conv2d(x, w[:, :, :2], padding="full")
+    with pytest.raises(ValueError, match="smaller than the pool"):
+        nb.maxpool2d(x, 6)
+    _, cache = nb.conv2d(x, w[:, :, :2], None, 1, "same")
+    with pytest.raises(ValueError, match="dy has shape"):
+        nb.conv2d_backward(np.ones((1, 5, 5, 3), np.float32), cache)
+    _, cache = nb.maxpool2d(x, 2)
+    with pytest.raises(ValueError, match="pooled shape"):
+        nb.maxpool2d_backward(np.ones((1, 3, 3, 2), np.float32), cache)
+
+
+def _run_unet(name, dtype, padding, size):
+    kw = dict(input_shape=(size, size, 2), base_filters=4, depth=2, padding=padding, seed=3, dtype=dtype)
+    if padding == "valid":
+        kw.update(out_channels=2, out_activation="softmax")
+    model = UNet(**kw)
+    x = np.random.default_rng(1).standard_normal((2, size, size, 2)).astype(dtype)
+    with use_backend(name):
+        y = model.forward(x, training=True)                    # dropout on, same seeds on both sides
+        dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+        dx = model.backward(dy)
+    return y, dx, {k: v.copy() for k, v in model.grads.items()}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("padding,size", [("same", 16), ("valid", 44)])
+def test_whole_unet_numba_equals_numpy(dtype, padding, size):
+    y_ref, dx_ref, grads_ref = _run_unet("numpy", dtype, padding, size)
+    y, dx, grads = _run_unet("numba", dtype, padding, size)
+    assert_same(y, y_ref)
+    assert_same(dx, dx_ref)
+    assert grads.keys() == grads_ref.keys()
+    for name in grads_ref:
+        assert_same(grads[name], grads_ref[name])
+
+
+def test_backend_switch_selects_numba():
+    with use_backend("numba"):
+        assert backend.ops() is nb
+        assert backend.get_backend() == "numba"
+    assert backend.get_backend() == "numpy"

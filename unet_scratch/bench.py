@@ -1,0 +1,558 @@
+"""Benchmark: the NumPy and Numba backends against TensorFlow (and PyTorch when installed), in one process.
+
+    python -m unet_scratch.bench [--quick] [--out benchmarks/results] [--repeats 5]
+
+What is timed (every backend on the same weights and inputs, batch 1):
+  * each distinct conv, transposed-conv and max-pool shape of the seed model, forward and backward
+    (TensorFlow: tf.nn ops and their gradient ops, each inside a ``tf.function``);
+  * the whole forward pass and one training step (forward, binary cross-entropy, backward, SGD update)
+    of the seed model at 256 x 256 x 1 and of a small one (base 16, 128 x 128). TensorFlow runs the
+    Keras model built by ``keras_ref.build_keras_unet`` with the same weights (``keras_ref.to_keras``),
+    forward and ``GradientTape`` + SGD step each compiled with ``tf.function``.
+Method: warm-up calls first (Numba compiles, TensorFlow traces), then the backends take turns, call by
+call (numpy, numba, tf, numpy, numba, tf, ...), with a short pause between calls so that one library's
+spinning worker threads do not slow the next; the tables report medians. GFLOP/s count 2 x MACs
+(backward = 2 x forward: dx and dw); the machine's float32 GEMM peak comes from one big square
+``np.matmul``. Peak memory: a fresh subprocess per backend runs a warm-up call, resets the kernel's
+peak-RSS counter (``/proc/self/clear_refs``) and reports VmHWM - VmRSS over one forward and one step,
+plus, for the NumPy-based backends, tracemalloc's peak of the arrays allocated during the call.
+``--quick`` uses small shapes and 2 repeats (a smoke test, about half a minute).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+from .model import UNet
+
+FULL = dict(models=[("seed", dict(input_shape=(256, 256, 1), base_filters=64)),
+                    ("small", dict(input_shape=(128, 128, 1), base_filters=16))],
+            layers_from="seed", repeats=5, warmup=2, settle=0.1, gemm_n=4096)
+QUICK = dict(models=[("tiny", dict(input_shape=(32, 32, 1), base_filters=8, depth=2))],
+             layers_from="tiny", repeats=2, warmup=1, settle=0.01, gemm_n=1024)
+
+
+# ----------------------------------------------------------------------------- timing helpers
+
+
+def time_round_robin(calls: dict, repeats: int, warmup: int, settle: float) -> dict:
+    """calls: name -> zero-argument function. Returns name -> {"median_s", "min_s", "times_s"}."""
+    for f in calls.values():
+        for _ in range(warmup):
+            f()
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, f in calls.items():
+            if settle:
+                time.sleep(settle)
+            start = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "times_s": t}
+            for name, t in times.items()}
+
+
+def gemm_peak_gflops(n: int, repeats: int = 3) -> float:
+    """float32 GFLOP/s of an n x n x n ``np.matmul`` (best of ``repeats``, after one warm-up)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(f) -> float:
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def machine_info() -> dict:
+    """CPU, cores, library versions and thread settings, for the report."""
+    cpu = platform.processor()
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "platform": platform.platform()}
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except (AttributeError, KeyError, TypeError):
+        pass
+    for name in ("numba", "tensorflow", "keras", "torch"):
+        try:
+            info[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            info[name] = None
+    if info["numba"]:
+        from .kernels import numba_loops
+        info["numba_parallel"] = numba_loops.PARALLEL
+    info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: oneDNN on)")
+    return info
+
+
+# ----------------------------------------------------------------------------- FLOPs and layer shapes
+
+
+def layer_specs(model) -> list:
+    """Distinct (op, input shape, params) of the model's conv / transposed conv / pool layers, with counts."""
+    specs = {}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "Conv2DTranspose", "MaxPooling2D"):
+            continue
+        param = layer.pool_size if kind == "MaxPooling2D" else tuple(layer.params["kernel"].shape)
+        key = (kind, (1, *layer.input_shape[1:]), param, layer.strides, layer.padding)
+        specs[key] = specs.get(key, 0) + 1
+    return [dict(op=k[0], x_shape=k[1], param=k[2], strides=k[3], padding=k[4], count=n)
+            for k, n in specs.items()]
+
+
+def forward_gflop(model, batch: int = 1) -> float:
+    """2 x multiply-adds of every conv and transposed conv in one forward pass (GFLOP)."""
+    macs = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, oh, ow, f = layer.output_shape
+            macs += oh * ow * int(np.prod(layer.params["kernel"].shape[:3])) * f
+        elif kind == "Conv2DTranspose":
+            _, h, w, c = layer.input_shape
+            macs += h * w * int(np.prod(layer.params["kernel"].shape))
+    return 2 * macs * batch / 1e9
+
+
+def _spec_gflop(spec) -> float:
+    n, h, w, c = spec["x_shape"]
+    if spec["op"] == "Conv2D":
+        kh, kw, _, f = spec["param"]
+        from .ops.conv import conv_output_size
+        oh = conv_output_size(h, kh, spec["strides"][0], spec["padding"])
+        ow = conv_output_size(w, kw, spec["strides"][1], spec["padding"])
+        return 2 * n * oh * ow * kh * kw * c * f / 1e9
+    if spec["op"] == "Conv2DTranspose":
+        return 2 * n * h * w * int(np.prod(spec["param"])) / 1e9
+    return 0.0
+
+
+def spec_label(spec) -> str:
+    _, h, w, c = spec["x_shape"]
+    if spec["op"] == "MaxPooling2D":
+        return f"maxpool {spec['param'][0]}x{spec['param'][1]} {h}x{w}x{c}"
+    kh, kw = spec["param"][:2]
+    f = spec["param"][3] if spec["op"] == "Conv2D" else spec["param"][2]
+    name = "conv" if spec["op"] == "Conv2D" else "upconv"
+    return f"{name} {kh}x{kw}/{spec['strides'][0]} {h}x{w}x{c}->{f}"
+
+
+# ----------------------------------------------------------------------------- the contenders
+
+
+def _scratch_layer_calls(ops, spec, rng):
+    """(forward, backward) zero-argument calls of one layer shape for a NumPy-like ops module."""
+    x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
+    if spec["op"] == "MaxPooling2D":
+        fwd = lambda: ops.maxpool2d(x, spec["param"], spec["strides"], spec["padding"])  # noqa: E731
+        y, cache = fwd()
+        dy = rng.standard_normal(y.shape, dtype=np.float32)
+        return fwd, lambda: ops.maxpool2d_backward(dy, cache)
+    w = (rng.standard_normal(spec["param"], dtype=np.float32) * 0.05).astype(np.float32)
+    b = rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32)
+    op, op_back = ((ops.conv2d, ops.conv2d_backward) if spec["op"] == "Conv2D"
+                   else (ops.conv2d_transpose, ops.conv2d_transpose_backward))
+    fwd = lambda: op(x, w, b, spec["strides"], spec["padding"])  # noqa: E731
+    y, cache = fwd()
+    dy = rng.standard_normal(y.shape, dtype=np.float32)
+    return fwd, lambda: op_back(dy, cache)
+
+
+def _tf_layer_calls(tf, spec, rng):
+    """The same layer in TensorFlow: the forward op and its gradient ops, each in a tf.function."""
+    x = tf.constant(rng.standard_normal(spec["x_shape"], dtype=np.float32))
+    pad, s = spec["padding"].upper(), [1, *spec["strides"], 1]
+    opts = dict(strides=s, padding=pad)
+    if spec["op"] == "MaxPooling2D":
+        ksize = [1, *spec["param"], 1]
+        fwd = tf.function(lambda x: tf.nn.max_pool2d(x, ksize, s, pad))
+        y = fwd(x)
+        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
+        bwd = tf.function(lambda x, y, dy: tf.raw_ops.MaxPoolGrad(orig_input=x, orig_output=y, grad=dy,
+                                                                  ksize=ksize, strides=s, padding=pad))
+        return lambda: fwd(x).numpy(), lambda: bwd(x, y, dy).numpy()
+    w = tf.constant(rng.standard_normal(spec["param"], dtype=np.float32) * 0.05)
+    b = tf.constant(rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32))
+    if spec["op"] == "Conv2D":
+        fwd = tf.function(lambda x, w, b: tf.nn.bias_add(tf.nn.conv2d(x, w, s, pad), b))
+        y = fwd(x, w, b)
+        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
+        bwd = tf.function(lambda x, w, dy: (
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy, **opts),
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), out_backprop=dy, **opts),
+            tf.reduce_sum(dy, axis=(0, 1, 2))))
+    else:                                   # transposed conv: forward is conv2d's input gradient
+        from .kernels.xp_ops import transpose_output_shape
+        out_shape = transpose_output_shape(spec["x_shape"], spec["param"], spec["strides"], spec["padding"])
+        fwd = tf.function(lambda x, w, b: tf.nn.bias_add(tf.nn.conv2d_transpose(x, w, out_shape, s, pad), b))
+        y = fwd(x, w, b)
+        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
+        bwd = tf.function(lambda x, w, dy: (
+            tf.nn.conv2d(dy, w, s, pad),
+            tf.raw_ops.Conv2DBackpropFilter(input=dy, filter_sizes=tf.shape(w), out_backprop=x, **opts),
+            tf.reduce_sum(dy, axis=(0, 1, 2))))
+    return (lambda: fwd(x, w, b).numpy(),
+            lambda: [t.numpy() for t in bwd(x, w, dy)])
+
+
+def _scratch_model_calls(model, name, x, target, learning_rate=0.01):
+    """(forward, train step) of the scratch model on backend ``name``."""
+    from .ops.losses import binary_crossentropy
+    from .optimizers import SGD
+    opt = SGD(learning_rate)
+
+    def forward():
+        with backend.use_backend(name):
+            return model.forward(x, training=False)
+
+    def step():
+        with backend.use_backend(name):
+            y = model.forward(x, training=True)
+            loss, dy = binary_crossentropy(y, target)
+            model.backward(dy)
+            opt.apply(model.params, model.grads)
+            return loss
+    return forward, step
+
+
+def _tf_model_calls(model, x, target, learning_rate=0.01):
+    """(forward, train step) of the Keras twin, each compiled with tf.function."""
+    import keras
+    import tensorflow as tf
+
+    from .keras_ref import to_keras
+    km = to_keras(model)
+    opt, bce = keras.optimizers.SGD(learning_rate), keras.losses.BinaryCrossentropy()
+    xt, tt = tf.constant(x), tf.constant(target)
+    forward = tf.function(lambda x: km(x, training=False))
+
+    @tf.function
+    def step(x, t):
+        with tf.GradientTape() as tape:
+            loss = bce(t, km(x, training=True))
+        opt.apply(tape.gradient(loss, km.trainable_variables), km.trainable_variables)
+        return loss
+    return (lambda: forward(xt).numpy()), (lambda: step(xt, tt).numpy())
+
+
+def _torch_model_calls(model, x, target, learning_rate=0.01):  # pragma: no cover - torch not in CI
+    """(forward, train step) in PyTorch with the same weights (NCHW, kernels as (out, in, kh, kw))."""
+    import torch
+    import torch.nn.functional as F
+    p = {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in model.params.items()}
+    kern = lambda name: p[name + "/kernel"].permute(3, 2, 0, 1)        # noqa: E731 - HWIO / HWOI -> torch
+    depth, drop = model.depth, model.config["dropout"]
+
+    def net(xt, training):
+        h, skips = xt, []
+        conv = lambda h, n: F.relu(F.conv2d(h, kern(n), p[n + "/bias"], padding="same"))  # noqa: E731
+        for i in range(1, depth + 1):
+            h = conv(conv(h, f"enc{i}_conv1"), f"enc{i}_conv2")
+            h = F.dropout(h, drop, training) if i == depth and drop else h
+            skips.append(h)
+            h = F.max_pool2d(h, 2)
+        h = conv(conv(h, "bottleneck_conv1"), "bottleneck_conv2")
+        h = F.dropout(h, drop, training) if drop else h
+        for i in range(depth, 0, -1):
+            up = F.conv_transpose2d(h, kern(f"dec{i}_upconv"), p[f"dec{i}_upconv/bias"], stride=2)
+            h = conv(conv(torch.cat([up, skips[i - 1]], 1), f"dec{i}_conv1"), f"dec{i}_conv2")
+        return torch.sigmoid(F.conv2d(h, kern("head"), p["head/bias"]))
+    xt = torch.tensor(x.transpose(0, 3, 1, 2).copy())
+    tt = torch.tensor(target.transpose(0, 3, 1, 2).copy())
+    opt = torch.optim.SGD(list(p.values()), lr=learning_rate)
+
+    def step():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy(net(xt, True), tt)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    def forward():
+        with torch.no_grad():
+            return net(xt, False).numpy()
+    return forward, step
+
+
+def shifted_views_conv(x, w):
+    """The measured alternative to im2col (stride 1, 'same', odd kernel): pad, flatten the rows, and take
+    one GEMM per kernel offset on a shifted slice of the flattened image (computed over the padded width,
+    the extra columns dropped at the end). x: (N, H, W, C), w: (KH, KW, C, F) -> y: (N, H, W, F)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    ph, pw = kh // 2, kw // 2
+    x_pad = np.zeros((n, h + kh, wd + 2 * pw, c), dtype=x.dtype)   # one spare row keeps slices in range
+    x_pad[:, ph:ph + h, pw:pw + wd] = x
+    wp = wd + 2 * pw
+    flat = x_pad.reshape(n, -1, c)
+    y_ext, part = np.zeros((n, h * wp, f), dtype=x.dtype), np.empty((h * wp, f), dtype=x.dtype)
+    for i in range(n):
+        for a in range(kh):
+            for q in range(kw):
+                start = a * wp + q
+                np.matmul(flat[i, start:start + h * wp], w[a, q], out=part)
+                y_ext[i] += part
+    return y_ext.reshape(n, h, wp, f)[:, :, :wd]
+
+
+# ----------------------------------------------------------------------------- peak memory
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        return int(next(l.split()[1] for l in fh if l.startswith(field + ":")))
+
+
+def memory_probe(name: str, config: dict) -> dict:
+    """In this (fresh) process, after a warm-up call: the peak RSS increase (MB) of one forward and one
+    step; for the scratch backends also tracemalloc's peak of the arrays allocated during the call
+    (NumPy reports its buffers to tracemalloc), which does not depend on what the allocator kept."""
+    import tracemalloc
+    model, x, target = _model_and_data(config)
+    calls = (_tf_model_calls(model, x, target) if name == "tf" else
+             _torch_model_calls(model, x, target) if name == "torch" else
+             _scratch_model_calls(model, name, x, target))
+    out = {}
+    for label, f in zip(("forward", "train_step"), calls):
+        f()
+        base = _rss_kb("VmRSS")
+        with open("/proc/self/clear_refs", "w") as fh:      # resets VmHWM to the current RSS
+            fh.write("5")
+        f()
+        out[label + "_peak_mb"] = (_rss_kb("VmHWM") - base) / 1024
+        if name in ("numpy", "numba"):
+            tracemalloc.start()
+            f()
+            out[label + "_arrays_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return out
+
+
+def _memory_in_subprocess(name: str, config: dict) -> dict:
+    cmd = [sys.executable, "-m", "unet_scratch.bench", "--memory-probe", name, json.dumps(config)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except Exception as err:  # noqa: BLE001 - report, do not abort the benchmark
+        return {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _model_and_data(config: dict):
+    model = UNet(**config, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.random((1, *model.input_shape), dtype=np.float32)
+    target = (rng.random((1, *model.output_shape[1:])) > 0.5).astype(np.float32)
+    return model, x, target
+
+
+def _contenders(backends):
+    names = [b for b in backends if b in ("numpy", "numba") and b in backend.available_backends()]
+    for name in ("tf", "torch"):
+        if name in backends:
+            try:
+                __import__("tensorflow" if name == "tf" else "torch")
+                names.append(name)
+            except ImportError:
+                pass
+    return names
+
+
+def _with_ratios(stats: dict, gflop: float) -> dict:
+    tf_time = stats.get("tf", {}).get("median_s")
+    for s in stats.values():
+        s["gflops"] = gflop / s["median_s"] if gflop else None
+        s["ratio_to_tf"] = s["median_s"] / tf_time if tf_time else None
+    return stats
+
+
+def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, memory=True,
+        log=print) -> dict:
+    """Run the whole benchmark; returns the results as a JSON-ready dict."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    plan = dict(QUICK if quick else FULL)
+    repeats = repeats or plan["repeats"]
+    names = _contenders(backends)
+    timing = dict(repeats=repeats, warmup=plan["warmup"], settle=plan["settle"])
+    results = {"meta": {**machine_info(), "quick": quick, "backends": names, **timing},
+               "gemm_peak_gflops": gemm_peak_gflops(plan["gemm_n"]), "models": [], "layers": [],
+               "conv_strategies": []}
+    log(f"float32 GEMM peak: {results['gemm_peak_gflops']:.0f} GFLOP/s; backends {names}")
+    for label, config in plan["models"]:
+        model, x, target = _model_and_data(config)
+        gflop = forward_gflop(model)
+        calls = {}
+        for name in names:
+            maker = {"tf": _tf_model_calls, "torch": _torch_model_calls}.get(name)
+            calls[name] = maker(model, x, target) if maker else _scratch_model_calls(model, name, x, target)
+        entry = {"name": label, "config": {**config, "input_shape": list(config["input_shape"])},
+                 "gflop_forward": gflop, "gflop_step": 3 * gflop}
+        for i, part in enumerate(("forward", "train_step")):
+            stats = time_round_robin({n: c[i] for n, c in calls.items()}, **timing)
+            entry[part] = _with_ratios(stats, entry["gflop_forward" if i == 0 else "gflop_step"])
+            log(f"{label} {part}: " + ", ".join(f"{n} {_ms(stats, n)} ms" for n in stats))
+        if memory:
+            entry["memory"] = {n: _memory_in_subprocess(n, entry["config"]) for n in names}
+        results["models"].append(entry)
+        if label == plan["layers_from"]:
+            specs = layer_specs(model)
+    rng = np.random.default_rng(0)
+    for spec in specs:
+        fwd, bwd = {}, {}
+        for name in names:
+            if name == "torch":
+                continue
+            if name == "tf":
+                import tensorflow as tf
+                fwd[name], bwd[name] = _tf_layer_calls(tf, spec, rng)
+            else:
+                with backend.use_backend(name):
+                    fwd[name], bwd[name] = _scratch_layer_calls(backend.ops(), spec, rng)
+        gflop = _spec_gflop(spec)
+        row = {**spec, "label": spec_label(spec), "gflop_forward": gflop,
+               "forward": _with_ratios(time_round_robin(fwd, **timing), gflop),
+               "backward": _with_ratios(time_round_robin(bwd, **timing), 2 * gflop)}
+        results["layers"].append(row)
+        log(f"{row['label']} fwd/bwd: "
+            + ", ".join(f"{n} {_ms(row['forward'], n)}/{_ms(row['backward'], n)} ms" for n in row["forward"]))
+        if spec["op"] == "Conv2D" and spec["param"][:2] == (3, 3) and spec["strides"] == (1, 1) \
+                and spec["padding"] == "same" and "numba" in names:
+            results["conv_strategies"].append(_strategies(spec, rng, timing))
+    return results
+
+
+def _strategies(spec, rng, timing) -> dict:
+    """Forward time of one 3x3 conv by full im2col (reference), chunked im2col (Numba), shifted views."""
+    from .kernels import numba_ops
+    from .ops import conv as ref
+    x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
+    w = rng.standard_normal(spec["param"], dtype=np.float32)
+    expected = ref.conv2d(x, w, None, 1, "same")[0]
+    np.testing.assert_allclose(shifted_views_conv(x, w), expected, rtol=1e-4, atol=1e-3)
+    stats = time_round_robin({"full im2col (numpy)": lambda: ref.conv2d(x, w, None, 1, "same"),
+                              "chunked im2col (numba)": lambda: numba_ops.conv2d(x, w, None, 1, "same"),
+                              "shifted views": lambda: shifted_views_conv(x, w)}, **timing)
+    return {"label": spec_label(spec), **_with_ratios(stats, _spec_gflop(spec))}
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _ms(stats, name):
+    s = stats.get(name)
+    return f"{s['median_s'] * 1e3:.1f}" if s else "-"
+
+
+def to_markdown(results: dict) -> str:
+    """The results as Markdown tables: whole models, layers, conv strategies, machine."""
+    meta, names = results["meta"], results["meta"]["backends"]
+    peak = results["gemm_peak_gflops"]
+    rel = [n for n in names if n != "tf"]
+    lines = [f"# unet-scratch benchmark ({'quick' if meta['quick'] else 'full'})", "",
+             f"Batch 1, float32. Medians of {meta['repeats']} interleaved repeats after {meta['warmup']} "
+             f"warm-up call(s). GEMM peak (float32 np.matmul): **{peak:.0f} GFLOP/s**.", "",
+             "## Whole model", "",
+             "| model | pass | " + " | ".join(f"{n} ms" for n in names) + " | "
+             + " | ".join(f"{n}/tf" for n in rel) + " | " + " | ".join(f"{n} GFLOP/s" for n in names) + " |",
+             "|" + "---|" * (2 + 2 * len(names) + len(rel))]
+    for m in results["models"]:
+        for part in ("forward", "train_step"):
+            st = m[part]
+            ratios = [f"{st[n]['ratio_to_tf']:.2f}" if st[n].get("ratio_to_tf") else "-" for n in rel]
+            label = f"{m['name']} {tuple(m['config']['input_shape'])} base {m['config']['base_filters']}"
+            cells = [_ms(st, n) for n in names] + ratios + [f"{st[n]['gflops']:.0f}" for n in names]
+            lines.append(f"| {label} | {part} | " + " | ".join(cells) + " |")
+    if any("memory" in m for m in results["models"]):
+        lines += ["", "Peak memory of one call (MB), in a fresh process per backend after a warm-up call: "
+                  "RSS = VmHWM - VmRSS (what the process had to add; allocators keep memory from the "
+                  "warm-up), arrays = tracemalloc peak of the NumPy buffers allocated during the call:", "",
+                  "| model | pass | " + " | ".join(f"{n} RSS" for n in names) + " | "
+                  + " | ".join(f"{n} arrays" for n in rel if n != "torch") + " |",
+                  "|---|---|" + "---|" * (len(names) + len([n for n in rel if n != "torch"]))]
+        for m in results["models"]:
+            mem = m.get("memory", {})
+            for part in ("forward", "train_step"):
+                cells = [f"{mem.get(n, {}).get(part + '_peak_mb', float('nan')):.0f}" for n in names]
+                cells += [f"{mem.get(n, {}).get(part + '_arrays_peak_mb', float('nan')):.0f}"
+                          for n in rel if n != "torch"]
+                lines.append(f"| {m['name']} | {part} | " + " | ".join(cells) + " |")
+    lines += ["", "## Layers", "", "Forward / backward ms; GFLOP/s and % of the GEMM peak for the fastest "
+              "scratch backend.", "",
+              "| layer | x | " + " | ".join(f"{n} fwd | {n} bwd" for n in names if n != "torch")
+              + " | best fwd GFLOP/s (% peak) | best bwd GFLOP/s (% peak) |",
+              "|---|---|" + "---|" * (2 * len([n for n in names if n != "torch"]) + 2)]
+    for row in results["layers"]:
+        cells = [f"{_ms(row['forward'], n)} | {_ms(row['backward'], n)}" for n in names if n != "torch"]
+        best = []
+        for part in ("forward", "backward"):
+            g = max((row[part][n]["gflops"] or 0) for n in rel if n in row[part]) if rel else 0
+            best.append(f"{g:.0f} ({100 * g / peak:.0f}%)" if g else "-")
+        lines.append(f"| {row['label']} | {row['count']} | " + " | ".join(cells + best) + " |")
+    if results["conv_strategies"]:
+        keys = list(results["conv_strategies"][0].keys())[1:]
+        lines += ["", "## Conv strategies (3x3 stride 1 'same', forward ms)", "",
+                  "| layer | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for row in results["conv_strategies"]:
+            lines.append(f"| {row['label']} | " + " | ".join(_ms(row, k) for k in keys) + " |")
+    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in meta.items() if k not in ("backends",)]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict, out_dir) -> tuple:
+    """Write bench-<full|quick>.json and .md under out_dir; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "bench-quick" if results["meta"]["quick"] else "bench-full"
+    paths = out / f"{stem}.json", out / f"{stem}.md"
+    paths[0].write_text(json.dumps(results, indent=1, default=str))
+    paths[1].write_text(to_markdown(results))
+    return paths
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m unet_scratch bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small shapes, 2 repeats (a smoke test)")
+    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and Markdown")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--backends", default="numpy,numba,tf,torch")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--memory-probe", nargs=2, metavar=("BACKEND", "CONFIG_JSON"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_probe:
+        name, config = args.memory_probe
+        print(json.dumps(memory_probe(name, json.loads(config))))
+        return 0
+    results = run(quick=args.quick, backends=args.backends.split(","), repeats=args.repeats,
+                  memory=not args.no_memory)
+    for path in write_results(results, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

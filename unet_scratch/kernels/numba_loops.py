@@ -1,0 +1,200 @@
+"""The compiled loops behind :mod:`unet_scratch.kernels.numba_ops`: copies, scatters and elementwise passes.
+
+Every matrix product stays in BLAS (NumPy's ``@``); Numba compiles only the memory-bound loops around it,
+which NumPy would otherwise run as several passes with temporary arrays:
+
+    im2col_rows      gather a block of output rows' KH x KW windows into a cols matrix (zero padding
+                     handled by a bounds check, so x is never padded or copied)
+    col2im_rows      the adjoint: scatter-add a block of window rows back into dx
+    add_bias_rows    y += b, in place on a block that is still in cache
+    maxpool_forward  max and the flat index of the FIRST maximum of every window (row-major, like
+    maxpool_backward TensorFlow and ``np.argmax``), and the routing of dy back to that index
+    depth_to_space   the pixel shuffle of a 2x2 stride-2 transposed convolution, with the bias
+    relu_*           y = max(z, 0) and dz = dy * (y > 0), one pass each
+
+Threads. The loops are written with ``prange`` but compiled with ``parallel=False`` unless the
+environment variable ``UNET_SCRATCH_NUMBA_PARALLEL=1`` is set. On the 2-core machine this course targets,
+OpenBLAS keeps a worker thread spinning for a while after every GEMM; a Numba parallel region started
+right after a GEMM competes with it for the second core. Measured there: a ReLU pass after a GEMM took
+8.0 ms with Numba's OpenMP threads against 2.2 ms single-threaded, and chunked im2col convolutions ran
+4 to 15 times slower in parallel mode. With many cores or a quiet BLAS, try the switch.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+PARALLEL = os.environ.get("UNET_SCRATCH_NUMBA_PARALLEL", "0") == "1"
+_jit = dict(cache=True, parallel=PARALLEL, fastmath=False, nogil=True)
+
+
+# ----------------------------------------------------------------------------- convolution copies
+
+
+@njit(**_jit)
+def im2col_rows(x, t0, t1, oh, ow, kh, kw, sh, sw, top, left, cols):
+    """Fill cols[(t - t0)*OW + j, (a*KW + q)*C + c] = x_pad[n, i*sh + a, j*sw + q, c] for t = n*OH + i.
+
+    x: (N, H, W, C), rows t0 <= t < t1 of the (N*OH) output rows, cols: ((t1 - t0)*OW, KH*KW*C).
+    Pixels that fall in the padding (index outside x) are written as 0.
+    """
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    for r in prange((t1 - t0) * ow):
+        t = t0 + r // ow
+        n, i, j = t // oh, t % oh, r % ow
+        for a in range(kh):
+            hi = i * sh + a - top
+            for q in range(kw):
+                wi = j * sw + q - left
+                base = (a * kw + q) * c
+                if 0 <= hi < h and 0 <= wi < w:
+                    for ch in range(c):
+                        cols[r, base + ch] = x[n, hi, wi, ch]
+                else:
+                    for ch in range(c):
+                        cols[r, base + ch] = 0.0
+
+
+@njit(**_jit)
+def col2im_rows(dcols, t0, t1, oh, ow, kh, kw, sh, sw, top, left, dx):
+    """Adjoint of :func:`im2col_rows`: dx[n, i*sh + a - top, j*sw + q - left, c] += dcols[r, (a, q, c)].
+
+    dcols: ((t1 - t0)*OW, KH*KW*C), dx: (N, H, W, C) accumulated in place; entries that land in the
+    padding are dropped. Serial over each image's rows, because overlapping windows add to the same pixel.
+    """
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    for r in range((t1 - t0) * ow):
+        t = t0 + r // ow
+        n, i, j = t // oh, t % oh, r % ow
+        for a in range(kh):
+            hi = i * sh + a - top
+            if hi < 0 or hi >= h:
+                continue
+            for q in range(kw):
+                wi = j * sw + q - left
+                if wi < 0 or wi >= w:
+                    continue
+                base = (a * kw + q) * c
+                for ch in range(c):
+                    dx[n, hi, wi, ch] += dcols[r, base + ch]
+
+
+@njit(**_jit)
+def add_bias_rows(y, b):
+    """In place on y: (M, F): y += b, b: (F,), on a block that is still in cache."""
+    m, f = y.shape
+    for r in prange(m):
+        for k in range(f):
+            y[r, k] += b[k]
+
+
+# ----------------------------------------------------------------------------- ReLU
+
+
+@njit(**_jit)
+def relu_forward(z, y):
+    """y = max(z, 0) elementwise; z, y: flat arrays of the same length."""
+    for i in prange(z.shape[0]):
+        y[i] = z[i] if z[i] > 0.0 else 0.0
+
+
+@njit(**_jit)
+def relu_backward_flat(dy, y, dz):
+    """dz = dy where y > 0, else 0; all flat arrays of the same length."""
+    for i in prange(dy.shape[0]):
+        dz[i] = dy[i] if y[i] > 0.0 else 0.0
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+@njit(**_jit)
+def maxpool_forward(x, ph, pw, sh, sw, top, left, y, argmax):
+    """y[n, i, j, c] = max of the window, argmax[n, i, j, c] = a*PW + q of its first maximum.
+
+    x: (N, H, W, C); y, argmax: (N, OH, OW, C). Padding (outside x) counts as -inf: it never wins
+    unless the whole window is -inf, and then index 0 wins, as with ``np.argmax``.
+    """
+    n_, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for t in prange(n_ * oh):
+        n, i = t // oh, t % oh
+        for j in range(ow):
+            for ch in range(c):
+                y[n, i, j, ch] = -np.inf
+                argmax[n, i, j, ch] = 0
+            for a in range(ph):
+                hi = i * sh + a - top
+                if hi < 0 or hi >= h:
+                    continue
+                for q in range(pw):
+                    wi = j * sw + q - left
+                    if wi < 0 or wi >= w:
+                        continue
+                    for ch in range(c):
+                        v = x[n, hi, wi, ch]
+                        if v > y[n, i, j, ch]:          # strict: the first maximum stays
+                            y[n, i, j, ch] = v
+                            argmax[n, i, j, ch] = a * pw + q
+
+
+@njit(**_jit)
+def maxpool_backward(dy, argmax, pw, sh, sw, top, left, dx):
+    """dx[window's first maximum] += dy; dx: (N, H, W, C) zeroed, dy and argmax: (N, OH, OW, C).
+
+    Parallel (when enabled) over images only: overlapping windows of one image add to the same pixel.
+    """
+    n_, oh, ow, c = dy.shape
+    h, w = dx.shape[1], dx.shape[2]
+    for n in prange(n_):
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(c):
+                    k = argmax[n, i, j, ch]
+                    hi = i * sh + k // pw - top
+                    wi = j * sw + k % pw - left
+                    if 0 <= hi < h and 0 <= wi < w:
+                        dx[n, hi, wi, ch] += dy[n, i, j, ch]
+
+
+# ----------------------------------------------------------------------------- transposed conv, k = s
+
+
+@njit(**_jit)
+def depth_to_space(z, kh, kw, b, y):
+    """y[n, i*KH + a, j*KW + q, f] = z[n, i, j, (a*KW + q)*F + f] + b[f].
+
+    z: (N, H, W, KH*KW*F), b: (F,) or length 0, y: (N, H*KH, W*KW, F).
+    """
+    n_, h, w = z.shape[0], z.shape[1], z.shape[2]
+    f = y.shape[3]
+    has_bias = b.shape[0] == f
+    for t in prange(n_ * h):
+        n, i = t // h, t % h
+        for j in range(w):
+            for a in range(kh):
+                for q in range(kw):
+                    base = (a * kw + q) * f
+                    for k in range(f):
+                        v = z[n, i, j, base + k]
+                        y[n, i * kh + a, j * kw + q, k] = v + b[k] if has_bias else v
+
+
+@njit(**_jit)
+def space_to_depth(dy, kh, kw, dz):
+    """Adjoint of :func:`depth_to_space` (bias aside): dz[n, i, j, (a, q, f)] = dy[n, i*KH + a, j*KW + q, f].
+
+    dy: (N, H*KH, W*KW, F), dz: (N, H, W, KH*KW*F).
+    """
+    n_, h, w = dz.shape[0], dz.shape[1], dz.shape[2]
+    f = dy.shape[3]
+    for t in prange(n_ * h):
+        n, i = t // h, t % h
+        for j in range(w):
+            for a in range(kh):
+                for q in range(kw):
+                    base = (a * kw + q) * f
+                    for k in range(f):
+                        dz[n, i, j, base + k] = dy[n, i * kh + a, j * kw + q, k]

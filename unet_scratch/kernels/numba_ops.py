@@ -1,0 +1,215 @@
+"""The Numba backend: the reference ops' names and signatures, faster on the CPU.
+
+``backend.set_backend("numba")`` makes every layer call these functions instead of ``unet_scratch.ops``.
+Each one returns the same numbers as the NumPy reference up to float rounding (rtol = atol = 1e-5 in
+float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and keeps the input dtype.
+
+    conv2d, conv2d_backward                 chunked im2col + BLAS, see numba_conv.py
+    conv2d_transpose(_backward)             kernel == stride (U-Net's 2x2/2): one GEMM + pixel shuffle;
+                                            otherwise the conv's input gradient, as in the reference
+    maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing
+    relu, relu_backward                     one compiled pass each
+    everything else                         re-exported from the NumPy reference: cheap (sigmoid and
+                                            softmax on the 1-channel head, concatenate = one copy) or
+                                            bound to the reference's random numbers (dropout)
+
+Caches hold what each backward needs, with the reference's keys where the reference has them, but a
+cache is only valid for the backward of the backend that made it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from unet_scratch.ops import (center_crop, center_crop_backward, col2im, concatenate,  # noqa: F401
+                              concatenate_backward, conv2d_backward_naive, conv2d_naive,
+                              conv2d_transpose_naive, conv_output_size, conv_transpose_output_size,
+                              crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
+                              maxpool2d_naive, padding_amounts, sigmoid, sigmoid_backward, softmax,
+                              softmax_backward)
+from unet_scratch.ops.conv import _check_conv_args, normalize_pair, normalize_padding
+from unet_scratch.ops.conv_transpose import _check_transpose_args, _output_shape
+from unet_scratch.ops.pool import _pool_args
+
+from unet_scratch import ops as _ref
+
+from . import numba_loops as loops
+from .numba_conv import (conv_backward_gemm, conv_forward_gemm, conv_geometry,
+                         conv_input_gradient_gemm, conv_weight_gradient_gemm)
+
+
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))   # what the compiled loops are built for
+
+
+def _as(a, dtype):
+    """a as a C-contiguous array of dtype (no copy when it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _no_bias(dtype):
+    return np.zeros(0, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- conv2d
+
+
+def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
+    """Keras-style Conv2D forward, like :func:`unet_scratch.ops.conv.conv2d`.
+
+    x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None. Returns (y, cache), y: (N, OH, OW, F).
+    """
+    _check_conv_args(x, w, b)
+    dtype = np.result_type(x, w)
+    if dtype not in _FAST_DTYPES:                         # e.g. float16: the reference handles it
+        return _ref.conv2d(x, w, b, strides, padding)
+    strides, padding = normalize_pair(strides), normalize_padding(padding)
+    x, w = _as(x, dtype), _as(w, dtype)
+    b = None if b is None else _as(b, dtype)
+    kh, kw, c, f = w.shape
+    oh, ow, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
+    y = conv_forward_gemm(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b=b)
+    cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding,
+             "pads": (pad_h, pad_w), "fast": True}
+    return y, cache
+
+
+def conv2d_backward(dy, cache):
+    """Backward of :func:`conv2d`. dy: (N, OH, OW, F). Returns (dx, dw, db); db is None without bias."""
+    if not cache.get("fast"):
+        return _ref.conv2d_backward(dy, cache)
+    x, w, strides, pads = cache["x"], cache["w"], cache["strides"], cache["pads"]
+    expected = (x.shape[0], *conv_geometry(x.shape, w.shape[:2], strides, cache["padding"])[:2], w.shape[3])
+    if dy.shape != expected:
+        raise ValueError(f"dy has shape {dy.shape}, expected {expected} for an input of shape {x.shape}, "
+                         f"kernel {w.shape}, strides {strides}, padding {cache['padding']!r}")
+    dy = _as(dy, x.dtype)
+    dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
+    db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- conv2d_transpose
+
+
+def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
+    """Keras-style Conv2DTranspose forward, like :func:`unet_scratch.ops.conv_transpose.conv2d_transpose`.
+
+    x: (N, H, W, C_in), w: (KH, KW, F, C_in), b: (F,) or None. Returns (y, cache), y: (N, OH, OW, F).
+    When the kernel equals the stride (U-Net's 2x2 stride 2) the stamps do not overlap: one GEMM
+    z = x @ w^T gives every output pixel, and a pixel shuffle puts them in place.
+    """
+    _check_transpose_args(x, w, b)
+    dtype = np.result_type(x, w)
+    if dtype not in _FAST_DTYPES:
+        return _ref.conv2d_transpose(x, w, b, strides, padding)
+    strides, padding = normalize_pair(strides), normalize_padding(padding)
+    x, w = _as(x, dtype), _as(w, dtype)
+    b = None if b is None else _as(b, dtype)
+    kh, kw, f, c = w.shape
+    y_shape = _output_shape(x.shape, w.shape, strides, padding)
+    cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding, "fast": True}
+    if (kh, kw) == strides:
+        n, h, wd, _ = x.shape
+        z = x.reshape(-1, c) @ w.reshape(kh * kw * f, c).T             # (N*H*W, KH*KW*F)
+        y = np.empty(y_shape, dtype=dtype)
+        loops.depth_to_space(z.reshape(n, h, wd, kh * kw * f), kh, kw,
+                             _no_bias(dtype) if b is None else b, y)
+        return y, cache
+    pads = conv_geometry(y_shape, (kh, kw), strides, padding)[2:]
+    y = conv_input_gradient_gemm(x, w, y_shape, strides, pads)
+    if b is not None:
+        loops.add_bias_rows(y.reshape(-1, f), b)
+    return y, cache
+
+
+def conv2d_transpose_backward(dy, cache):
+    """Backward of :func:`conv2d_transpose`. dy: (N, OH, OW, F). Returns (dx, dw, db).
+
+    dx is the forward convolution of dy with w; dw is that convolution's weight gradient with dy as the
+    input and x as the upstream gradient (kernel == stride: two GEMMs on the un-shuffled dy).
+    """
+    if not cache.get("fast"):
+        return _ref.conv2d_transpose_backward(dy, cache)
+    x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
+    expected = _output_shape(x.shape, w.shape, strides, padding)
+    if dy.shape != expected:
+        raise ValueError(f"dy has shape {dy.shape}, expected {expected}")
+    kh, kw, f, c = w.shape
+    if (kh, kw) == strides:
+        n, h, wd, _ = x.shape
+        dz = np.empty((n, h, wd, kh * kw * f), dtype=x.dtype)
+        loops.space_to_depth(dy.astype(x.dtype, copy=False), kh, kw, dz)     # reads dy as it is laid out
+        dz = dz.reshape(-1, kh * kw * f)
+        db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+        dx = (dz @ w.reshape(kh * kw * f, c)).reshape(x.shape)
+        dw = (dz.T @ x.reshape(-1, c)).reshape(kh, kw, f, c)                # (KH*KW*F, C) directly
+        return dx, dw, db
+    dy = _as(dy, x.dtype)
+    db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+    oh, ow, pad_h, pad_w = conv_geometry(dy.shape, (kh, kw), strides, padding)
+    dx = conv_forward_gemm(dy, w.reshape(kh * kw * f, c), (kh, kw), strides, (pad_h, pad_w), (oh, ow))
+    dw = conv_weight_gradient_gemm(dy, x, (kh, kw), strides, (pad_h, pad_w))
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
+    """Keras-style MaxPooling2D forward, like :func:`unet_scratch.ops.pool.maxpool2d`.
+
+    x: (N, H, W, C). Returns (y, cache), y: (N, OH, OW, C); the cache holds the flat window index
+    (a*PW + q) of each first maximum, as int8 (int32 for windows of more than 127 pixels).
+    """
+    (ph, pw), (sh, sw), padding = _pool_args(x, pool_size, strides, padding)
+    if x.dtype not in _FAST_DTYPES:
+        return _ref.maxpool2d(x, pool_size, strides, padding)
+    x = np.ascontiguousarray(x)
+    oh, ow, pad_h, pad_w = conv_geometry(x.shape, (ph, pw), (sh, sw), padding)
+    y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=np.int8 if ph * pw <= 127 else np.int32)
+    loops.maxpool_forward(x, ph, pw, sh, sw, pad_h[0], pad_w[0], y, argmax)
+    cache = {"x_shape": x.shape, "pads": (pad_h, pad_w), "argmax": argmax,
+             "pool_size": (ph, pw), "strides": (sh, sw)}
+    return y, cache
+
+
+def maxpool2d_backward(dy, cache):
+    """Backward of :func:`maxpool2d`: dy: (N, OH, OW, C) -> dx: (N, H, W, C), each dy sent to its
+    window's first maximum."""
+    if "x_pad_shape" in cache:                                  # made by the reference (float16 ...)
+        return _ref.maxpool2d_backward(dy, cache)
+    argmax, (_, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
+    if dy.shape != argmax.shape:
+        raise ValueError(f"dy has shape {dy.shape}, expected the pooled shape {argmax.shape}")
+    dy = np.ascontiguousarray(dy, dtype=np.result_type(dy, np.float32))
+    dx = np.zeros(cache["x_shape"], dtype=dy.dtype)
+    (top, _), (left, _) = cache["pads"]
+    loops.maxpool_backward(dy, argmax, pw, sh, sw, top, left, dx)
+    return dx
+
+
+# ----------------------------------------------------------------------------- ReLU
+
+
+def relu(z):
+    """y = max(z, 0). z: any shape. Returns (y, cache) with the cache holding y (y > 0 is the mask)."""
+    z = np.asarray(z)
+    if z.dtype not in _FAST_DTYPES:
+        return _ref.relu(z)
+    z = np.ascontiguousarray(z)
+    y = np.empty_like(z)
+    loops.relu_forward(z.reshape(-1), y.reshape(-1))
+    return y, y
+
+
+def relu_backward(dy, cache):
+    """dz = dy where the forward output was positive, else 0. dy: the shape of z."""
+    y = cache
+    if dy.shape != y.shape:
+        raise ValueError(f"dy has shape {dy.shape}, expected {y.shape} (the ReLU's output shape)")
+    if y.dtype not in _FAST_DTYPES:
+        return _ref.relu_backward(dy, cache)
+    dy = np.ascontiguousarray(dy, dtype=y.dtype)
+    dz = np.empty_like(dy)
+    loops.relu_backward_flat(dy.reshape(-1), y.reshape(-1), dz.reshape(-1))
+    return dz

@@ -1,0 +1,328 @@
+"""The ops written once for any array module ``xp``: NumPy on the CPU, CuPy on the GPU.
+
+CuPy copies NumPy's API, so an op written with ``xp.pad``, ``xp.matmul``, slicing and ``argmax`` runs on
+either. The CuPy backend (``cupy_ops``) calls these functions with ``xp=cupy`` and replaces only the few
+loops that CuPy cannot express well (pooling, ReLU) by CUDA kernels; the tests run every function here
+with ``xp=numpy`` against the reference, so the shared logic is checked on a machine without a GPU.
+
+The maths is the reference's (``unet_scratch/ops``), with two shortcuts shared with the Numba backend:
+  * the input gradient of a stride-1 convolution with more input than output channels is the forward
+    convolution of dy with the flipped kernel w_flip[a, q, f, c] = w[KH-1-a, KW-1-q, c, f] (no col2im);
+  * a transposed convolution whose kernel equals its stride (U-Net's 2x2 stride 2) is one GEMM
+    z = x @ w^T followed by a pixel shuffle (reshape + transpose), because the stamps do not overlap.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from unet_scratch.ops.conv import (conv_output_size, normalize_pair, normalize_padding,
+                                   padding_amounts)
+from unet_scratch.ops.conv_transpose import conv_transpose_output_size
+
+
+# ----------------------------------------------------------------------------- checks and geometry
+
+
+def check_array(a, ndim: int, layout: str, name: str) -> None:
+    """Like the reference's check, for NumPy or CuPy arrays: a float array with ndim dimensions."""
+    if not hasattr(a, "dtype") or not hasattr(a, "ndim"):
+        raise TypeError(f"{name} must be an array {layout}, got {type(a).__name__}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name} has dtype {a.dtype}; these ops need floats, use {name}.astype(float32)")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(a.shape)}")
+
+
+def check_conv_args(x, w, b, w_layout="(KH, KW, C, F)", c_axis=2, f_axis=3):
+    """x: (N, H, W, C), w with C at c_axis and F at f_axis, b: (F,) or None; errors name the fix."""
+    check_array(x, 4, "(N, H, W, C)", "x")
+    check_array(w, 4, w_layout, "w")
+    if x.shape[3] != w.shape[c_axis]:
+        raise ValueError(f"x has {x.shape[3]} channels but the kernel w {tuple(w.shape)} {w_layout} "
+                         f"expects {w.shape[c_axis]}; check the kernel layout or the previous layer")
+    if b is not None:
+        check_array(b, 1, "(F,)", "b")
+        if b.shape[0] != w.shape[f_axis]:
+            raise ValueError(f"bias b has shape {tuple(b.shape)} but the kernel has {w.shape[f_axis]} "
+                             f"filters; b must be ({w.shape[f_axis]},)")
+
+
+def conv_geometry(x_shape, kernel_hw, strides, padding):
+    """Output size and padding of a conv or pool: returns (OH, OW, (top, bottom), (left, right))."""
+    (kh, kw), (sh, sw) = kernel_hw, strides
+    h, w = x_shape[1], x_shape[2]
+    return (conv_output_size(h, kh, sh, padding), conv_output_size(w, kw, sw, padding),
+            padding_amounts(h, kh, sh, padding), padding_amounts(w, kw, sw, padding))
+
+
+def transpose_output_shape(x_shape, w_shape, strides, padding):
+    """(N, OH, OW, F) of a transposed conv of x: (N, H, W, C_in) with w: (KH, KW, F, C_in)."""
+    return (x_shape[0], conv_transpose_output_size(x_shape[1], w_shape[0], strides[0], padding),
+            conv_transpose_output_size(x_shape[2], w_shape[1], strides[1], padding), w_shape[2])
+
+
+def flipped_kernel_matrix(w, xp=np):
+    """w: (KH, KW, C, F) -> (KH*KW*F, C) matrix of w_flip[a, q, f, c] = w[KH-1-a, KW-1-q, c, f]
+    (the transpose of a contiguous copy: rows of F numbers are copied whole)."""
+    kh, kw, c, f = w.shape
+    return xp.ascontiguousarray(w[::-1, ::-1].transpose(2, 0, 1, 3)).reshape(c, kh * kw * f).T
+
+
+def use_flipped_conv(strides, c, f) -> bool:
+    """Input gradient by a flipped convolution (stride 1, C > F) or by dcols + col2im (otherwise)."""
+    return strides == (1, 1) and c > f
+
+
+# ----------------------------------------------------------------------------- im2col / col2im
+
+
+def im2col(x, kernel_hw, strides, pads, out_hw, xp=np):
+    """x: (N, H, W, C) -> cols: (N*OH*OW, KH*KW*C), rows ordered (kh, kw, c); one slice copy per offset."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
+    n, c = x.shape[0], x.shape[3]
+    if pads != ((0, 0), (0, 0)):
+        x = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    cols = xp.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    for a in range(kh):
+        for q in range(kw):
+            cols[:, :, :, a, q, :] = x[:, a:a + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw, :]
+    return cols.reshape(n * oh * ow, kh * kw * c)
+
+
+def col2im(dcols, x_shape, kernel_hw, strides, pads, out_hw, xp=np):
+    """Adjoint of :func:`im2col`: dcols: (N*OH*OW, KH*KW*C) -> dx: (N, H, W, C), overlaps summed."""
+    (kh, kw), (sh, sw), (oh, ow), ((top, bottom), (left, right)) = kernel_hw, strides, out_hw, pads
+    n, h, w, c = x_shape
+    dx_pad = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dcols.dtype)
+    d6 = dcols.reshape(n, oh, ow, kh, kw, c)
+    for a in range(kh):
+        for q in range(kw):
+            dx_pad[:, a:a + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw, :] += d6[:, :, :, a, q, :]
+    return dx_pad[:, top:top + h, left:left + w, :]
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+def conv_forward(x, wmat, kernel_hw, strides, pads, out_hw, xp=np):
+    """y = im2col(x_pad) @ wmat: x (N, H, W, C), wmat (KH*KW*C, F) -> y (N, OH, OW, F), no bias."""
+    n, f = x.shape[0], wmat.shape[1]
+    if kernel_hw == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
+        return (x.reshape(-1, x.shape[3]) @ wmat).reshape(n, *out_hw, f)
+    return (im2col(x, kernel_hw, strides, pads, out_hw, xp) @ wmat).reshape(n, *out_hw, f)
+
+
+def conv_input_gradient(dy, w, x_shape, strides, pads, xp=np):
+    """dx: (N, H, W, C) of a conv with kernel w: (KH, KW, C, F), given dy: (N, OH, OW, F)."""
+    kh, kw, c, f = w.shape
+    if use_flipped_conv(strides, c, f):
+        (top, bottom), (left, right) = pads
+        flipped = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
+        return conv_forward(dy, flipped_kernel_matrix(w, xp), (kh, kw), (1, 1), flipped, x_shape[1:3], xp)
+    dcols = dy.reshape(-1, f) @ w.reshape(kh * kw * c, f).T
+    return xp.ascontiguousarray(col2im(dcols, x_shape, (kh, kw), strides, pads, dy.shape[1:3], xp))
+
+
+def conv_weight_gradient(x, dy, kernel_hw, strides, pads, xp=np):
+    """dw: (KH, KW, C, F) = im2col(x_pad)^T @ dY, for x: (N, H, W, C) and dy: (N, OH, OW, F)."""
+    c, f = x.shape[3], dy.shape[3]
+    if kernel_hw == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
+        cols = x.reshape(-1, c)
+    else:
+        cols = im2col(x, kernel_hw, strides, pads, dy.shape[1:3], xp)
+    return (cols.T @ dy.reshape(-1, f)).reshape(*kernel_hw, c, f)
+
+
+def conv2d(x, w, b=None, strides=(1, 1), padding="valid", xp=np):
+    """Conv2D forward. x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None -> (y, cache)."""
+    check_conv_args(x, w, b)
+    strides, padding = normalize_pair(strides), normalize_padding(padding)
+    kh, kw, c, f = w.shape
+    oh, ow, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
+    y = conv_forward(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), xp)
+    if b is not None:
+        y += b
+    cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding,
+             "pads": (pad_h, pad_w)}
+    return y, cache
+
+
+def conv2d_backward(dy, cache, xp=np):
+    """Backward of :func:`conv2d`: dy (N, OH, OW, F) -> (dx, dw, db)."""
+    x, w, strides, pads = cache["x"], cache["w"], cache["strides"], cache["pads"]
+    dy = xp.ascontiguousarray(dy)
+    dx = conv_input_gradient(dy, w, x.shape, strides, pads, xp)
+    dw = conv_weight_gradient(x, dy, w.shape[:2], strides, pads, xp)
+    db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+    return dx, dw, db
+
+
+def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid", xp=np):
+    """Conv2DTranspose forward. x: (N, H, W, C_in), w: (KH, KW, F, C_in) -> (y, cache), y: (N, OH, OW, F)."""
+    check_conv_args(x, w, b, "(KH, KW, F, C_in)", c_axis=3, f_axis=2)
+    strides, padding = normalize_pair(strides), normalize_padding(padding)
+    kh, kw, f, c = w.shape
+    y_shape = transpose_output_shape(x.shape, w.shape, strides, padding)
+    if (kh, kw) == strides:                           # no overlap: GEMM, then pixel shuffle
+        n, h, wd, _ = x.shape
+        z = x.reshape(-1, c) @ w.reshape(kh * kw * f, c).T                     # (N*H*W, KH*KW*F)
+        y = z.reshape(n, h, wd, kh, kw, f).transpose(0, 1, 3, 2, 4, 5).reshape(y_shape)
+    else:
+        pads = conv_geometry(y_shape, (kh, kw), strides, padding)[2:]
+        y = conv_input_gradient(x, w, y_shape, strides, pads, xp)
+    if b is not None:
+        y = y + b
+    cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding}
+    return y, cache
+
+
+def conv2d_transpose_backward(dy, cache, xp=np):
+    """Backward of :func:`conv2d_transpose`: dy (N, OH, OW, F) -> (dx, dw, db)."""
+    x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
+    expected = transpose_output_shape(x.shape, w.shape, strides, padding)
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected {expected}")
+    kh, kw, f, c = w.shape
+    db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+    if (kh, kw) == strides:
+        n, h, wd, _ = x.shape
+        dz = dy.reshape(n, h, kh, wd, kw, f).transpose(0, 1, 3, 2, 4, 5).reshape(-1, kh * kw * f)
+        dx = (dz @ w.reshape(kh * kw * f, c)).reshape(x.shape)
+        dw = xp.ascontiguousarray((x.reshape(-1, c).T @ dz).T).reshape(kh, kw, f, c)
+        return dx, dw, db
+    oh, ow, pad_h, pad_w = conv_geometry(dy.shape, (kh, kw), strides, padding)
+    dy = xp.ascontiguousarray(dy)
+    dx = conv_forward(dy, w.reshape(kh * kw * f, c), (kh, kw), strides, (pad_h, pad_w), (oh, ow), xp)
+    dw = conv_weight_gradient(dy, x, (kh, kw), strides, (pad_h, pad_w), xp)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def pool_args(x, pool_size, strides, padding):
+    """Check a pooling call like the reference does; returns ((PH, PW), (SH, SW), padding)."""
+    check_array(x, 4, "(N, H, W, C)", "x")
+    pool_size = normalize_pair(pool_size, "pool_size")
+    strides = pool_size if strides is None else normalize_pair(strides)
+    padding = normalize_padding(padding)
+    for axis, n, p in (("height", x.shape[1], pool_size[0]), ("width", x.shape[2], pool_size[1])):
+        if padding == "valid" and n < p:
+            raise ValueError(f"input {axis} {n} is smaller than the pool size {p} with 'valid' padding; "
+                             f"use padding='same' or a smaller pool")
+    return pool_size, strides, padding
+
+
+def _window_slices(ph, pw, sh, sw, oh, ow):
+    """For each pool offset (a, q), row-major: the (rows, cols) slices of the padded input it reads."""
+    return [(a * pw + q, slice(a, a + sh * (oh - 1) + 1, sh), slice(q, q + sw * (ow - 1) + 1, sw))
+            for a in range(ph) for q in range(pw)]
+
+
+def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid", xp=np):
+    """MaxPooling2D forward: x (N, H, W, C) -> (y, cache), y (N, OH, OW, C).
+
+    The PH*PW shifted views are stacked on a new first axis and ``argmax`` over it returns the first
+    maximum in row-major window order, as the reference. Padding is -inf.
+    """
+    (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
+    oh, ow, pad_h, pad_w = conv_geometry(x.shape, (ph, pw), (sh, sw), padding)
+    x_pad = x
+    if (pad_h, pad_w) != ((0, 0), (0, 0)):
+        x_pad = xp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=-np.inf)
+    stack = xp.stack([x_pad[:, r, c, :] for _, r, c in _window_slices(ph, pw, sh, sw, oh, ow)])
+    argmax = stack.argmax(axis=0)                                   # (N, OH, OW, C)
+    y = xp.take_along_axis(stack, argmax[None], axis=0)[0]
+    cache = {"x_shape": tuple(x.shape), "x_pad_shape": tuple(x_pad.shape), "pads": (pad_h, pad_w),
+             "argmax": argmax, "pool_size": (ph, pw), "strides": (sh, sw)}
+    return y, cache
+
+
+def maxpool2d_backward(dy, cache, xp=np):
+    """Backward of :func:`maxpool2d`: each dy goes to its window's first maximum. Returns dx (N, H, W, C)."""
+    argmax, (ph, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
+    if tuple(dy.shape) != tuple(argmax.shape):
+        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected the pooled shape {tuple(argmax.shape)}")
+    oh, ow = dy.shape[1:3]
+    dx_pad = xp.zeros(cache["x_pad_shape"], dtype=dy.dtype)
+    for k, r, c in _window_slices(ph, pw, sh, sw, oh, ow):
+        dx_pad[:, r, c, :] += xp.where(argmax == k, dy, 0)
+    (top, _), (left, _) = cache["pads"]
+    n, h, w, ch = cache["x_shape"]
+    return dx_pad[:, top:top + h, left:left + w, :]
+
+
+# ----------------------------------------------------------------------------- elementwise and skips
+
+
+def relu(z, xp=np):
+    """y = max(z, 0) -> (y, cache = y)."""
+    y = xp.maximum(z, 0)
+    return y, y
+
+
+def relu_backward(dy, cache, xp=np):
+    """dz = dy where y > 0."""
+    return dy * (cache > 0)
+
+
+def sigmoid(z, xp=np):
+    """Stable logistic function (exp only of -|z|) -> (y, cache = y)."""
+    e = xp.exp(-xp.abs(z))
+    y = xp.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    return y, y
+
+
+def sigmoid_backward(dy, cache, xp=np):
+    """dz = dy * y * (1 - y)."""
+    return dy * cache * (1 - cache)
+
+
+def softmax(z, axis=-1, xp=np):
+    """Softmax over ``axis``, max subtracted first -> (y, cache = (y, axis))."""
+    e = xp.exp(z - z.max(axis=axis, keepdims=True))
+    y = e / e.sum(axis=axis, keepdims=True)
+    return y, (y, axis)
+
+
+def softmax_backward(dy, cache, xp=np):
+    """dz = y * (dy - sum(dy * y)) along the softmax axis."""
+    y, axis = cache
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+def dropout(x, rate, rng, training=False, xp=np):
+    """Inverted dropout with the reference's mask: drawn from the NumPy generator rng (on the CPU, so
+    every backend drops the same units for the same seed), then moved to x's device."""
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    if not training or rate == 0:
+        return x, None
+    keep = rng.random(tuple(x.shape)) >= rate
+    mask = xp.asarray((keep / (1.0 - rate)).astype(x.dtype))
+    return x * mask, mask
+
+
+def dropout_backward(dy, cache, xp=np):
+    """dy scaled by the same mask; identity when dropout was off."""
+    return dy if cache is None else dy * cache
+
+
+def concatenate(xs, axis=-1, xp=np):
+    """xs: list of (N, H, W, C_i) -> (y (N, H, W, sum C_i), cache = (sizes, axis))."""
+    xs = list(xs)
+    if len(xs) < 2:
+        raise ValueError("concatenate needs at least two arrays")
+    ax = axis % xs[0].ndim
+    for x in xs[1:]:
+        if x.ndim != xs[0].ndim or any(s != r for i, (s, r) in enumerate(zip(x.shape, xs[0].shape))
+                                       if i != ax):
+            raise ValueError(f"cannot concatenate shapes {tuple(xs[0].shape)} and {tuple(x.shape)} along "
+                             f"axis {axis}: all other dimensions must match")
+    return xp.concatenate(xs, axis=ax), ([x.shape[ax] for x in xs], ax)
+
+
+def concatenate_backward(dy, cache, xp=np):
+    """dy -> [dx_1, dx_2, ...]: the channels each input contributed."""
+    sizes, ax = cache
+    return xp.split(dy, np.cumsum(sizes)[:-1].tolist(), axis=ax)
