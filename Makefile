@@ -28,7 +28,7 @@ lab: venv
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: venv
-	$(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
 	    tests notebooks
 
 bench: venv
