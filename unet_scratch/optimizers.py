@@ -29,7 +29,7 @@ class Optimizer:
         for name, w in params.items():
             if name not in grads:
                 raise KeyError(f"no gradient for parameter {name!r}: run backward() before apply()")
-            g = np.asarray(grads[name])
+            g = grads[name]                      # NumPy or CuPy: no conversion, no copy
             if g.shape != w.shape:
                 raise ValueError(f"gradient of {name!r} has shape {g.shape}, parameter has {w.shape}")
             for slot in self.slot_names:
