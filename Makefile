@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv lab test test-fast bench bench-quick clean
+.PHONY: help venv lab test test-fast bench bench-quick student clean
 
 help:
 	@echo "make lab    set up .venv and open the course in JupyterLab"
 	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
+	@echo "make student  write student copies of the chapters (solutions removed) to student/"
 	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (about 4 minutes)"
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
@@ -30,6 +31,10 @@ lab: venv
 test: venv
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
 	    tests notebooks
+
+# Student copies of the chapters (solutions replaced by `raise NotImplementedError`) in student/
+student: venv
+	$(BIN)/python tools/make_student.py notebooks student
 
 bench: venv
 	$(BIN)/python -m unet_scratch bench
