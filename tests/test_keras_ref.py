@@ -148,15 +148,11 @@ def test_lockstep_training(keras_ref, optimizer, lr):
 
 
 def test_missing_keras_gives_install_hint(monkeypatch):
-    import builtins
+    import sys
     from unet_scratch import keras_ref
-    real_import = builtins.__import__
-
-    def no_keras(name, *args, **kwargs):
-        if name == "keras":
-            raise ImportError("No module named 'keras'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_keras)
+    monkeypatch.setitem(sys.modules, "keras", None)          # "not installed", as far as import goes
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(ImportError, match=r"pip install -e '\.\[keras\]'"):
         keras_ref.build_keras_unet()
+    with pytest.raises(ImportError, match=r"needs TensorFlow"):
+        keras_ref.import_tensorflow()
