@@ -1,0 +1,95 @@
+"""Data augmentation that moves image and mask together (Ronneberger et al. 2015, section 3.1).
+
+The paper trains on very few images and relies on augmentation, above all on elastic deformation:
+
+1. Draw a random displacement vector (dy, dx) at each node of a coarse grid x grid lattice (3 x 3 in the
+   paper), each component ~ Normal(0, sigma**2) with sigma = 10 pixels.
+2. Interpolate the lattice smoothly (bicubic spline) up to one displacement per pixel: a field u(y, x).
+3. Resample: out(y, x) = in(y + u_y(y, x), x + u_x(y, x)). The image is resampled bicubically
+   (spline order 3, mirrored at the border), the mask with nearest neighbour (order 0), so the mask keeps
+   exactly the values it had ({0, 1} stays {0, 1}). Both use the same field: they move together.
+
+``flip_rotate`` adds the eight symmetries of the square (flips and 90-degree rotations); on a non-square
+image only the shape-preserving ones (identity, flips, 180 degrees) are drawn. Arrays are (H, W) or
+(H, W, C); the channels are warped identically.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def _check_pair_shapes(image, mask):
+    image, mask = np.asarray(image), np.asarray(mask)
+    if image.ndim not in (2, 3) or mask.ndim not in (2, 3):
+        raise ValueError(f"image {image.shape} and mask {mask.shape} must be (H, W) or (H, W, C); "
+                         "augment one example at a time (loop over the batch)")
+    if image.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"image shape {image.shape} and mask shape {mask.shape} differ in (H, W)")
+    return image, mask
+
+
+def flip_rotate(image, mask, rng):
+    """Random flip and 90-degree rotation, the same for both.
+
+    image: (H, W) or (H, W, C); mask: (H, W) or (H, W, C); rng: np.random.Generator.
+    Returns (image, mask) with the same shapes (rotations by 90 degrees only when H == W).
+    """
+    image, mask = _check_pair_shapes(image, mask)
+    k = int(rng.integers(4)) if image.shape[0] == image.shape[1] else 2 * int(rng.integers(2))
+    flip = bool(rng.integers(2))
+    out = []
+    for x in (image, mask):
+        x = np.rot90(x, k, axes=(0, 1))
+        out.append(np.ascontiguousarray(x[:, ::-1] if flip else x))
+    return out[0], out[1]
+
+
+def displacement_field(shape, rng, grid=3, sigma=10.0):
+    """Smooth random displacements: (2, H, W) float64, [0] along rows (y), [1] along columns (x).
+
+    A (2, grid, grid) lattice of Normal(0, sigma**2) vectors, interpolated bicubically over the image so that
+    lattice node (i, j) sits at pixel (i (H-1)/(grid-1), j (W-1)/(grid-1)).
+    """
+    if grid < 2:
+        raise ValueError(f"grid = {grid}: the displacement lattice needs at least 2 x 2 nodes")
+    if sigma < 0:
+        raise ValueError(f"sigma = {sigma}: a standard deviation cannot be negative")
+    h, w = shape[:2]
+    coarse = rng.normal(0.0, sigma, (2, grid, grid))
+    rows = np.linspace(0, grid - 1, h)[:, None] * np.ones((1, w))
+    cols = np.linspace(0, grid - 1, w)[None, :] * np.ones((h, 1))
+    return np.stack([ndimage.map_coordinates(c, [rows, cols], order=3, mode="mirror") for c in coarse])
+
+
+def warp(x, field, order):
+    """Resample x (H, W) or (H, W, C) at (y + field[0], x + field[1]) with spline `order`, mirrored borders."""
+    h, w = x.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    coords = [yy + field[0], xx + field[1]]
+    planes = x[..., None] if x.ndim == 2 else x
+    out = np.stack([ndimage.map_coordinates(planes[..., c], coords, order=order, mode="reflect")
+                    for c in range(planes.shape[-1])], axis=-1).astype(x.dtype, copy=False)
+    return out[..., 0] if x.ndim == 2 else out
+
+
+def elastic_deform(image, mask, rng, grid=3, sigma=10.0):
+    """The paper's elastic deformation, one random field applied to both.
+
+    image: (H, W) or (H, W, C) float, resampled bicubically and clipped to its original value range
+    (cubic splines overshoot at sharp edges); mask: (H, W) or (H, W, C), nearest neighbour, so its values
+    are kept. grid: lattice nodes per side; sigma: displacement standard deviation in pixels.
+    Returns (image, mask), shapes and dtypes unchanged.
+    """
+    image, mask = _check_pair_shapes(image, mask)
+    field = displacement_field(image.shape, rng, grid, sigma)
+    warped = warp(image, field, order=3)
+    if image.size:
+        warped = np.clip(warped, image.min(), image.max())
+    return warped, warp(mask, field, order=0)
+
+
+def augment(image, mask, rng, grid=3, sigma=10.0):
+    """flip_rotate, then elastic_deform: (H, W[, C]) image and mask -> same shapes."""
+    image, mask = flip_rotate(image, mask, rng)
+    return elastic_deform(image, mask, rng, grid=grid, sigma=sigma)

@@ -1,0 +1,136 @@
+"""Segmentation metrics.
+
+Binary masks. pred and target may be bool, {0, 1} integers or probabilities: a pixel is foreground when
+its value is > 0.5 (so a probability of exactly 0.5 counts as background). Arrays of any shape are treated
+as one set of pixels (a batch is pooled; call per image and average for per-image means).
+
+    dice(A, B)        = 2 |A and B| / (|A| + |B|)          both empty -> 1.0
+    iou(A, B)         = |A and B| / |A or B|               both empty -> 1.0
+    pixel_error(A, B) = fraction of pixels where A != B     (the ISBI 2012 pixel error)
+
+Label images (any integers; each value one segment).
+
+    rand_error = 1 - Rand index. Over all pairs of pixels, the Rand index is the fraction of pairs on which
+    the two segmentations agree (same segment in both, or different segments in both). With the
+    contingency table n_ij = #pixels in predicted segment i and true segment j, a_i, b_j its row and
+    column sums, N the pixel count and C(m) = m (m - 1) / 2 the number of pairs:
+        agreeing pairs = C(N) + 2 sum C(n_ij) - sum C(a_i) - sum C(b_j).
+    adapted_rand_error = 1 - Rand F-score restricted to the target's foreground (the ISBI 2012 "Rand
+    error"; the same definition as skimage.metrics.adapted_rand_error): pixels with target label 0 are
+    ignored, precision = sum n_ij (n_ij - 1) / sum a_i (a_i - 1), recall = the same over b_j,
+    error = 1 - 2 P R / (P + R). The ISBI score labels membranes 0 and cells 1..K.
+
+Instances. count_separated(pred_mask, instances): connected components of the prediction (4-connected)
+matched to true instances with IoU > 0.5. IoU > 0.5 makes the matching one-to-one automatically (two
+components cannot both cover more than half of one instance's union), so the count is the number of true
+instances whose best component has IoU > 0.5.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def _binary_pair(pred, target):
+    pred, target = np.asarray(pred), np.asarray(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred shape {pred.shape} and target shape {target.shape} differ")
+    for name, x in (("pred", pred), ("target", target)):
+        if x.size and x.dtype != bool and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"{name} has values in [{x.min()}, {x.max()}]; expected a binary mask or "
+                             "probabilities in [0, 1] (a 0/255 mask: divide by 255)")
+    return pred > 0.5, target > 0.5
+
+
+def dice(pred, target):
+    """Dice coefficient 2|A and B| / (|A| + |B|) of two masks (any equal shapes) -> float; 1.0 if both empty."""
+    a, b = _binary_pair(pred, target)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+
+
+def iou(pred, target):
+    """Intersection over union (Jaccard) of two masks -> float; 1.0 if both empty."""
+    a, b = _binary_pair(pred, target)
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def pixel_error(pred, target):
+    """Fraction of pixels where the binarised masks differ -> float in [0, 1]; 0.0 for empty arrays."""
+    a, b = _binary_pair(pred, target)
+    return 0.0 if a.size == 0 else float(np.mean(a != b))
+
+
+def contingency_table(pred_labels, target_labels):
+    """n: (number of predicted segments, number of true segments) int64 pixel counts.
+
+    pred_labels, target_labels: integer label arrays of the same shape (any label values).
+    """
+    p, t = np.asarray(pred_labels), np.asarray(target_labels)
+    if p.shape != t.shape:
+        raise ValueError(f"pred_labels shape {p.shape} and target_labels shape {t.shape} differ")
+    for name, x in (("pred_labels", p), ("target_labels", t)):
+        if not (np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
+            raise TypeError(f"{name} has dtype {x.dtype}; expected integer labels "
+                            "(label a binary mask with scipy.ndimage.label first)")
+    _, pi = np.unique(p.ravel(), return_inverse=True)
+    _, ti = np.unique(t.ravel(), return_inverse=True)
+    rows, cols = (pi.max() + 1, ti.max() + 1) if p.size else (0, 0)
+    return np.bincount(pi * cols + ti, minlength=rows * cols).reshape(rows, cols).astype(np.int64)
+
+
+def _pairs(m):
+    m = m.astype(np.float64)
+    return m * (m - 1) / 2
+
+
+def rand_error(pred_labels, target_labels):
+    """1 - Rand index over all pixel pairs (label arrays of equal shape) -> float in [0, 1]."""
+    n = contingency_table(pred_labels, target_labels)
+    total = _pairs(n.sum())
+    if total == 0:
+        return 0.0
+    agree = total + 2 * _pairs(n).sum() - _pairs(n.sum(1)).sum() - _pairs(n.sum(0)).sum()
+    return float(1 - agree / total)
+
+
+def adapted_rand_error(pred_labels, target_labels):
+    """ISBI 2012 Rand error: 1 - Rand F-score on the target's foreground (target label != 0) -> float."""
+    p, t = np.asarray(pred_labels), np.asarray(target_labels)
+    if p.shape != t.shape:
+        raise ValueError(f"pred_labels shape {p.shape} and target_labels shape {t.shape} differ")
+    keep = t != 0
+    if not keep.any():
+        raise ValueError("target_labels has no foreground (all 0): the adapted Rand error is undefined")
+    n = contingency_table(p[keep], t[keep])
+    both = 2 * _pairs(n).sum()
+    precision = both / s if (s := 2 * _pairs(n.sum(1)).sum()) else 1.0   # 0/0: all singletons agree
+    recall = both / s if (s := 2 * _pairs(n.sum(0)).sum()) else 1.0
+    if precision + recall == 0:
+        return 1.0
+    return float(1 - 2 * precision * recall / (precision + recall))
+
+
+def count_separated(pred_mask, instances, iou_threshold=0.5):
+    """How many true instances are matched one-to-one by a connected component of the prediction.
+
+    pred_mask: (H, W) binary mask or probabilities (> 0.5 = foreground); instances: (H, W) int, 0 =
+    background. A component matches an instance when their IoU > iou_threshold (>= 0.5 keeps it one-to-one).
+    Returns an int between 0 and the number of instances.
+    """
+    instances = np.asarray(instances)
+    a, _ = _binary_pair(pred_mask, instances > 0)
+    if a.ndim != 2:
+        raise ValueError(f"pred_mask has shape {a.shape}; expected one (H, W) image")
+    if iou_threshold < 0.5:
+        raise ValueError(f"iou_threshold = {iou_threshold}: below 0.5 a match is not one-to-one")
+    components, _ = ndimage.label(a)
+    n = contingency_table(components, instances)      # rows: sorted component ids, cols: sorted instance ids
+    rows, cols = np.unique(components) > 0, np.unique(instances) > 0
+    sizes_pred, sizes_true = n.sum(1), n.sum(0)       # whole sizes, background included
+    n = n[rows][:, cols]
+    if n.size == 0:
+        return 0
+    union = sizes_pred[rows][:, None] + sizes_true[cols][None, :] - n
+    return int(np.sum((n / union).max(0) > iou_threshold))
