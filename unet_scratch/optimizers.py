@@ -1,39 +1,111 @@
-"""Optimizers with Keras 3's update rules, step for step (see keras/src/optimizers/sgd.py, adam.py).
+"""Optimizers with Keras 3's update rules, step for step (keras/src/optimizers/sgd.py, adam.py).
 
-SGD:   v <- momentum v - lr g;  w <- w + v                 (nesterov: w <- w + momentum v - lr g)
-       without momentum: w <- w - lr g
-Adam:  t <- t + 1;  alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)
-       m <- m + (g - m)(1 - beta1);  v <- v + (g^2 - v)(1 - beta2)
-       w <- w - alpha m / (sqrt(v) + epsilon)              (epsilon outside the bias correction, as Keras)
+SGD (learning rate lr, gradient g, weight w):
+    plain:      w <- w - g lr
+    momentum:   v <- v momentum - g lr;   w <- w + v
+    nesterov:   v <- v momentum - g lr;   w <- w + (v momentum - g lr)     (v already updated)
+The paper trains with SGD, momentum 0.99 and one tile per batch.
 
-``apply(params, grads)`` updates the parameter arrays in place, computing in each parameter's dtype and in
-Keras's order of operations, so float32 runs agree with Keras to rounding.
+Adam (t = step number, counted from 1):
+    alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)          (bias correction folded into the step size)
+    m <- m + (g - m)(1 - beta_1);  v <- v + (g^2 - v)(1 - beta_2)
+    w <- w - (m alpha) / (sqrt(v) + epsilon)                 (epsilon outside the correction, as Keras)
+
+Floating point, to agree with Keras to the last bit:
+  * every operation runs in the parameter's dtype, in Keras's order of operations;
+  * Keras keeps the learning rate in a float32 variable, and ``ops.cast(0.9, "float64")`` first makes a
+    float32 tensor of the Python float: so lr, momentum, beta_1 and beta_2 reach a float64 parameter
+    as float64(float32(value)) (0.8999999761581421 for 0.9), and ours do too (``_keras_cast``);
+  * the constants 1 - beta_1, 1 - beta_2 and epsilon are computed in Python (float64) and then meet
+    the parameter's dtype directly, as in Keras: float32(1 - 0.9) = 0.1f, whereas
+    1 - float32(0.9) = 0.10000002f (a 2e-7 relative difference that would show after a few steps);
+  * beta^t is rounded once to the parameter's dtype (TensorFlow's float32 pow is correctly rounded,
+    NumPy's float32 power is sometimes 1 ulp off: 0.9f ** 4).
+With these, float32 SGD and Adam runs are bit-identical to Keras 3.15 / TensorFlow 2.21 on a CPU
+(measured over 100 steps); float64 Adam differs by an ulp now and then (float64 pow).
+
+``apply(params, grads)`` updates the parameter arrays in place; per-parameter slots (momentum, m, v) are
+created on first use. ``state_dict()`` / ``load_state_dict()`` save and restore the slots and the step
+counter as plain arrays, so a checkpoint survives ``np.savez`` without pickle and a resumed run is
+bit-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
+def _to_numpy(a):
+    """A NumPy copy of a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.array(a)
+
+
+def _slot_like(w, value=None):
+    """A new array with w's shape, dtype and array module (NumPy or CuPy): zeros, or ``value``'s copy."""
+    s = np.zeros_like(w)                 # dispatches to CuPy for CuPy arrays
+    if value is None:
+        return s
+    value = _to_numpy(value).astype(s.dtype, copy=False)
+    if isinstance(s, np.ndarray):
+        s[...] = value
+    else:
+        s.set(np.ascontiguousarray(value))   # host -> device
+    return s
+
+
+def _keras_cast(value, dtype):
+    """A Python float as ``keras.ops.cast(value, dtype)`` makes it: through float32 first."""
+    return dtype.type(np.float32(value))
+
+
+def _power(base, exponent):
+    """base ** exponent rounded once to base's dtype (TensorFlow's pow is correctly rounded in float32;
+    NumPy's float32 power can be 1 ulp off, e.g. 0.9f ** 4)."""
+    return base.dtype.type(np.power(np.float64(base), np.float64(exponent)))
+
+
 class Optimizer:
-    """Base class: per-parameter slots created lazily, an iteration counter, a checkpointable state."""
+    """Base class: per-parameter slots created lazily, a step counter, a checkpointable state.
+
+    Subclasses set ``slot_names`` and implement ``_update(name, w, g)``, which changes w in place.
+    """
 
     slot_names: tuple = ()
 
     def __init__(self, learning_rate):
-        self.learning_rate = float(learning_rate)
+        learning_rate = float(learning_rate)
+        if not learning_rate >= 0:
+            raise ValueError(f"learning_rate must be a number >= 0, got {learning_rate}")
+        self.learning_rate = learning_rate
         self.iterations = 0
-        self.slots = {name: {} for name in self.slot_names}
+        self.slots = {slot: {} for slot in self.slot_names}
+
+    def _lr(self, dtype):
+        """The learning rate as Keras uses it: a float32 variable cast to the parameter's dtype."""
+        return _keras_cast(self.learning_rate, dtype)
 
     def apply(self, params, grads):
-        """params, grads: mappings name -> array. Updates every param in place."""
-        for name, w in params.items():
+        """One step. params, grads: mappings name -> array (NumPy or CuPy) of equal shapes.
+
+        Every parameter is updated in place (the same array objects); ``iterations`` grows by one.
+        """
+        for name, w in params.items():           # check everything before changing anything
             if name not in grads:
                 raise KeyError(f"no gradient for parameter {name!r}: run backward() before apply()")
-            g = grads[name]                      # NumPy or CuPy: no conversion, no copy
-            if g.shape != w.shape:
-                raise ValueError(f"gradient of {name!r} has shape {g.shape}, parameter has {w.shape}")
+            g = grads[name]
+            if tuple(g.shape) != tuple(w.shape):
+                raise ValueError(f"gradient of {name!r} has shape {tuple(g.shape)}, but the parameter has "
+                                 f"{tuple(w.shape)}; pass the gradients that belong to these parameters")
             for slot in self.slot_names:
-                self.slots[slot].setdefault(name, np.zeros_like(w))
+                s = self.slots[slot].get(name)
+                if s is not None and tuple(s.shape) != tuple(w.shape):
+                    raise ValueError(f"optimizer slot {slot}/{name} has shape {tuple(s.shape)}, the "
+                                     f"parameter {tuple(w.shape)}: this state belongs to another model")
+        for name, w in params.items():
+            for slot in self.slot_names:
+                s = self.slots[slot].get(name)
+                if s is None or type(s) is not type(w) or s.dtype != w.dtype:
+                    self.slots[slot][name] = _slot_like(w, s)
+            g = grads[name]                      # NumPy or CuPy: no conversion, no copy
             self._update(name, w, g.astype(w.dtype, copy=False))
         self.iterations += 1
 
@@ -41,42 +113,53 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """Arrays and scalars only (keys like "momentum/enc1_conv1/kernel"): safe for np.savez."""
+        """NumPy arrays only, keys like "iterations", "momentum/enc1_conv1/kernel": safe for np.savez."""
         state = {"iterations": np.array(self.iterations, dtype=np.int64)}
         for slot, arrays in self.slots.items():
             for name, a in arrays.items():
-                state[f"{slot}/{name}"] = a.copy()
+                state[f"{slot}/{name}"] = _to_numpy(a)
         return state
 
     def load_state_dict(self, state: dict):
-        self.iterations = int(state["iterations"])
-        self.slots = {name: {} for name in self.slot_names}
+        """Restore what ``state_dict`` saved (e.g. from ``np.load``). Slots move to the parameters'
+        array module and dtype on the next ``apply``."""
+        if "iterations" not in state:
+            raise KeyError("optimizer state has no 'iterations' entry: not a state_dict() of an optimizer")
+        slots = {slot: {} for slot in self.slot_names}
         for key, a in state.items():
+            if key == "iterations":
+                continue
             slot, _, name = key.partition("/")
-            if slot in self.slots:
-                self.slots[slot][name] = np.array(a)
+            if slot not in slots or not name:
+                raise KeyError(f"unexpected optimizer state entry {key!r} for {type(self).__name__}, which "
+                               f"keeps {list(self.slot_names) or 'no slots'}; was it saved by another "
+                               f"optimizer or with other settings?")
+            slots[slot][name] = np.array(a)
+        self.iterations = int(state["iterations"])
+        self.slots = slots
 
 
 class SGD(Optimizer):
     """``keras.optimizers.SGD(learning_rate=0.01, momentum=0.0, nesterov=False)``."""
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        momentum = float(momentum)
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.slot_names = ("momentum",) if self.momentum else ()
+            raise ValueError(f"momentum must be in [0, 1], got {momentum} (the paper uses 0.99)")
+        self.momentum, self.nesterov = momentum, bool(nesterov)
+        self.slot_names = ("momentum",) if momentum != 0 else ()      # Keras makes none at momentum 0
         super().__init__(learning_rate)
 
     def _update(self, name, w, g):
-        lr = w.dtype.type(self.learning_rate)
+        lr = self._lr(w.dtype)
         if not self.momentum:
             w -= g * lr
             return
-        mom = w.dtype.type(self.momentum)
+        momentum = _keras_cast(self.momentum, w.dtype)
         v = self.slots["momentum"][name]
-        v[...] = v * mom - g * lr
+        v[...] = v * momentum - g * lr
         if self.nesterov:
-            w += v * mom - g * lr
+            w += v * momentum - g * lr
         else:
             w += v
 
@@ -88,28 +171,35 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        for label, beta in (("beta_1", self.beta_1), ("beta_2", self.beta_2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{label} must be in [0, 1), got {beta}")
         super().__init__(learning_rate)
 
     def apply(self, params, grads):
-        self._t = self.iterations + 1          # every parameter of one step sees the same t
+        self._step = self.iterations + 1           # every parameter of one step sees the same t
         super().apply(params, grads)
 
     def _update(self, name, w, g):
         f = w.dtype.type
-        t = f(self._t)
-        beta_1_power, beta_2_power = f(self.beta_1) ** t, f(self.beta_2) ** t
-        alpha = f(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        t = f(self._step)
+        beta_1_power = _power(_keras_cast(self.beta_1, w.dtype), t)
+        beta_2_power = _power(_keras_cast(self.beta_2, w.dtype), t)
+        alpha = self._lr(w.dtype) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m, v = self.slots["m"][name], self.slots["v"][name]
-        m += (g - m) * (1 - f(self.beta_1))
-        v += (np.square(g) - v) * (1 - f(self.beta_2))
+        m += (g - m) * f(1 - self.beta_1)
+        v += (np.square(g) - v) * f(1 - self.beta_2)
         w -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
 
 
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
 def get_optimizer(name, **kwargs):
-    """"sgd" or "adam" (or an Optimizer instance, returned as is)."""
+    """"sgd" or "adam" with Keras's keyword arguments (or an Optimizer instance, returned as is)."""
     if isinstance(name, Optimizer):
         return name
-    table = {"sgd": SGD, "adam": Adam}
-    if name not in table:
-        raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
-    return table[name](**kwargs)
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[key](**kwargs)
