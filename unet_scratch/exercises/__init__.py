@@ -1,0 +1,7 @@
+"""Check functions for the chapters' exercises, one module per chapter (``exercises.ch01`` for chapter 01).
+
+Each check runs a student's function on several cases and says what is wrong (an AssertionError with the
+case and the expected answer), or prints that it is right. See ``exercises.base``.
+"""
+from .base import check_arrays, check_cases
+from .ch00 import check_conv_params, check_same_unet_sizes, check_valid_output_size
