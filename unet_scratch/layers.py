@@ -160,18 +160,20 @@ class _ConvBase(Layer):
             return dy
         return getattr(self._ops, self.activation + "_backward")(dy, cache)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, logits=False):
+        """y = activation(conv(x) + b); with ``logits=True`` the pre-activation z = conv(x) + b, and
+        backward then takes dL/dz (how a loss "from logits" skips the sigmoid or softmax)."""
         self._check_built(x)
         self._ops = backend.ops()
         z, conv_cache = self._op(x, self.params["kernel"], self.params.get("bias"),
                                  self.strides, self.padding)
-        y, act_cache = self._activate(z)
-        self._cache = (conv_cache, act_cache)
+        y, act_cache = (z, None) if logits else self._activate(z)
+        self._cache = (conv_cache, act_cache, logits)
         return y
 
     def backward(self, dy):
-        conv_cache, act_cache = self._backward_cache()
-        dz = self._activate_backward(dy, act_cache)
+        conv_cache, act_cache, logits = self._backward_cache()
+        dz = dy if logits else self._activate_backward(dy, act_cache)
         dx, dw, db = self._op_backward(dz, conv_cache)
         self.grads["kernel"] = dw
         if self.use_bias:

@@ -181,8 +181,12 @@ class UNet:
         self.output_shape = self.head.build(shape)
 
     # ------------------------------------------------------------------ the two passes
-    def forward(self, x, training=False):
-        """x: (N, H, W, C) float images -> y: (N, H', W', out_channels). Caches what backward needs."""
+    def forward(self, x, training=False, logits=False):
+        """x: (N, H, W, C) float images -> y: (N, H', W', out_channels). Caches what backward needs.
+
+        training=True turns dropout on. logits=True returns the head's pre-activation z (before the
+        sigmoid/softmax); backward(dz) then expects dL/dz, as a loss computed from logits gives it.
+        """
         x = self._check_input(x)
         skips = []
         h = x
@@ -192,7 +196,7 @@ class UNet:
         h = self.bottleneck.forward(h, training)
         for block, skip in zip(self.decoder, reversed(skips)):
             h = block.forward(h, skip)
-        return self.head.forward(h)
+        return self.head.forward(h, logits=logits)
 
     def backward(self, dy):
         """dy: dL/dy shaped like the output -> dL/dx; fills every layer's grads."""

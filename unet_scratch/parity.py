@@ -122,8 +122,8 @@ def _record_outputs(model, x):
     """Run the scratch model once, keeping each layer's output by name."""
     outputs = {}
     for layer in model.layers:
-        def recording(inp, training=False, _layer=layer, _forward=layer.forward):
-            out = _forward(inp, training)
+        def recording(inp, training=False, _layer=layer, _forward=layer.forward, **kw):
+            out = _forward(inp, training, **kw)
             outputs[_layer.name] = out
             return out
         layer.forward = recording          # an instance attribute shadows the method...
@@ -138,12 +138,12 @@ def _record_outputs(model, x):
 def _teacher_forced_backward(model, keras_outputs, dy):
     """Backward through the scratch model with every layer's forward cache built from Keras's activations."""
     for layer in model.layers:
-        def forced(inp, training=False, _layer=layer, _forward=layer.forward):
-            _forward(inp, training)                       # caches from Keras's input ...
+        def forced(inp, training=False, _layer=layer, _forward=layer.forward, **kw):
+            _forward(inp, training, **kw)                 # caches from Keras's input ...
             out = keras_outputs[_layer.name]
             if getattr(_layer, "activation", None) == "relu":   # ... and the ReLU mask from its output
-                conv_cache, _ = _layer._cache
-                _layer._cache = (conv_cache, _layer._ops.relu(out)[1])
+                conv_cache, _, logits = _layer._cache
+                _layer._cache = (conv_cache, _layer._ops.relu(out)[1], logits)
             return out                                    # ... which the next layer receives
         layer.forward = forced
     try:
