@@ -156,3 +156,18 @@ def test_missing_keras_gives_install_hint(monkeypatch):
         keras_ref.build_keras_unet()
     with pytest.raises(ImportError, match=r"needs TensorFlow"):
         keras_ref.import_tensorflow()
+
+
+def test_fit_keras_follows_the_scratch_training_curve(keras):
+    """Same initial weights, same batches and augmentation, no dropout: the two histories agree."""
+    from unet_scratch import UNet, data, training
+    from unet_scratch.keras_ref import fit_keras
+    train, val = data.load("membranes", "train", n=6, size=32), data.load("membranes", "val", n=3, size=32)
+    model = UNet((32, 32, 1), base_filters=4, depth=2, dropout=0, seed=0, kernel_initializer="he_normal")
+    settings = dict(epochs=2, batch_size=3, learning_rate=1e-3, augment="flip", seed=0)
+    hk, keras_model = fit_keras(model, train, val, **settings)
+    hs = training.fit(model, train, val, verbose=0, **settings)
+    for key in ("loss", "dice", "val_loss", "val_dice"):
+        np.testing.assert_allclose(hk.history[key], hs.history[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    kweights = [v.numpy() for layer in keras_model.layers for v in layer.weights]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(kweights, model.params.values())) < 1e-5

@@ -413,7 +413,8 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "seconds"})
                 bar.close()
             if verbose == 2:
-                print(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+                print(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()),
+                      flush=True)
             stop = [bool(cb(epoch - 1, dict(logs))) for cb in callbacks]
             if any(stop):
                 history.stop_reason = f"a callback stopped training after epoch {epoch}"
