@@ -88,3 +88,15 @@ def array_module():
         return cupy
     import numpy
     return numpy
+
+
+def to_backend(a):
+    """A NumPy array moved to the current backend's device (a CuPy array for "cupy"; else unchanged)."""
+    xp = array_module()
+    return a if xp.__name__ == "numpy" else xp.asarray(a)
+
+
+def to_numpy(a):
+    """Any backend's array as a NumPy array (copied from the GPU for CuPy)."""
+    import numpy
+    return a.get() if hasattr(a, "get") and not isinstance(a, numpy.ndarray) else numpy.asarray(a)

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .backend import to_backend, to_numpy
 from .checks import check_finite, valid_output_size
 
 
@@ -49,7 +50,7 @@ def predict(model, images, batch_size=4):
     valid network of depth 4. K = out_channels.
     """
     x, single = _as_batch(images, model.input_shape[-1])
-    out = [np.asarray(model.forward(x[i:i + batch_size].astype(model.dtype, copy=False), training=False))
+    out = [to_numpy(model.forward(to_backend(x[i:i + batch_size].astype(model.dtype, copy=False)), training=False))
            for i in range(0, len(x), batch_size)]
     y = np.concatenate(out)
     return y[0] if single else y
@@ -120,7 +121,7 @@ def predict_tiled(model, image, tile=None, margin=None, blend=True, batch_size=4
     for b in range(0, len(origins), batch_size):
         batch = origins[b:b + batch_size]
         tiles = np.stack([xp[y0:y0 + t, x0:x0 + t] for y0, x0 in batch])
-        probs = np.asarray(model.forward(tiles.astype(model.dtype, copy=False), training=False))
+        probs = to_numpy(model.forward(to_backend(tiles.astype(model.dtype, copy=False)), training=False))
         for (y0, x0), p in zip(batch, probs):
             if valid:                              # exact tiles: later ones overwrite equal values
                 num[y0:y0 + o, x0:x0 + o] = p

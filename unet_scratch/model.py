@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
+from .backend import to_numpy
 from .checks import check_image_batch, check_unet_size
 from .layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D
 from .ops.concat import crop_amounts
@@ -265,7 +266,7 @@ class UNet:
     # ------------------------------------------------------------------ saving
     def save_weights(self, path):
         """Save every parameter and the architecture to an .npz, atomically (a crash keeps the old file)."""
-        arrays = {name: np.asarray(p) for name, p in self.params.items()}
+        arrays = {name: to_numpy(p) for name, p in self.params.items()}
         arrays["__config__"] = config_to_array(self.get_config())
         return atomic_savez(path, arrays)
 

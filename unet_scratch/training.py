@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from . import augment as _augment
+from .backend import to_backend, to_numpy
 from .data import check_pair
 from .ops.activations import sigmoid
 from .ops.losses import binary_crossentropy, dice_loss, weighted_softmax_crossentropy
@@ -225,7 +226,7 @@ def plot_history(*histories, axes=None, label=None, labels=None, **kwargs):
 # ------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path, model, optimizer, state):
     """Weights, optimizer state, model config and the training state (JSON), atomically."""
-    arrays = {f"param/{k}": np.asarray(v) for k, v in model.params.items()}
+    arrays = {f"param/{k}": to_numpy(v) for k, v in model.params.items()}
     arrays.update({f"optimizer/{k}": v for k, v in optimizer.state_dict().items()})
     arrays["__config__"] = config_to_array(model.get_config())
     arrays["__train__"] = config_to_array(state)
@@ -360,8 +361,7 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                 xb, tb, wb = make_batch(data, order, step, batch_size, seed, epoch, augment)
                 for k, layer in enumerate(dropouts):
                     layer.rng = np.random.default_rng([seed, epoch, step, 2, k])
-                z = model.forward(xb, training=True, logits=True)
-                z = np.asarray(z)
+                z = to_numpy(model.forward(to_backend(xb), training=True, logits=True))
                 bad = not np.all(np.isfinite(z))
                 if not bad:
                     value, dz, p = loss_from_logits(model, z, tb, wb, loss)
@@ -374,7 +374,7 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                     if bar is not None:
                         bar.close()
                     return history
-                model.backward(dz)
+                model.backward(to_backend(dz))
                 opt.apply(model.params, model.grads)
                 inter, total = _dice_counts(p, tb)
                 running["loss_sum"] += value
@@ -446,7 +446,7 @@ def evaluate(model, data, batch_size=8, loss="bce", prefix="", _prepared=False):
     t, w = _crop_to(t, oh, ow), _crop_to(w, oh, ow)
     loss_sum, inter, total = 0.0, 0, 0
     for i in range(0, len(x), batch_size):
-        z = np.asarray(model.forward(x[i:i + batch_size], training=False, logits=True))
+        z = to_numpy(model.forward(to_backend(x[i:i + batch_size]), training=False, logits=True))
         value, _, p = loss_from_logits(model, z, t[i:i + batch_size],
                                        None if w is None else w[i:i + batch_size], loss)
         loss_sum += value * len(z)
