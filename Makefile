@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv lab test test-fast bench bench-quick student clean
+.PHONY: help venv lab test test-fast bench bench-quick student book chromium notebooks clean
 
 help:
 	@echo "make lab    set up .venv and open the course in JupyterLab"
 	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
+	@echo "make notebooks  rewrite and re-execute every chapter (stores their outputs)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
+	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/"
 	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (about 4 minutes)"
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
@@ -28,13 +30,39 @@ venv: $(STAMP)
 lab: venv
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: venv
+# One BLAS thread for the tests and the notebooks: the same float rounding as when the stored outputs were
+# made, and no collapse of OpenBLAS's spinning threads when the machine is shared (see benchmarks/training.py).
+test notebooks: export OPENBLAS_NUM_THREADS := 1
+
+test: venv chromium
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
 	    tests notebooks
+
+# Rewrite every chapter from its tools/make_*.py script and execute it in place (stores the outputs)
+notebooks: venv
+	for script in tools/make_ch*.py tools/make_appendix.py; do $(BIN)/python $$script || exit 1; done
+	cd notebooks && for nb in [0-9A]*.ipynb; do \
+	  echo "executing $$nb"; ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb 2>/dev/null || exit 1; done
 
 # Student copies of the chapters (solutions replaced by `raise NotImplementedError`) in student/
 student: venv
 	$(BIN)/python tools/make_student.py notebooks student
+
+# The course as a website: book/ and the notebooks with their stored outputs (never re-run), built
+# offline with Jupyter Book 1 into book/_build/html/. Fails naming any chapter missing from book/_toc.yml.
+book: venv
+	$(BIN)/python tools/build_book.py
+
+# tests/test_book.py opens the website in headless Chromium: install Debian's package when it is missing
+# (quietly; nothing happens when it is there). If that is impossible, that test fails and says why.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing chromium with apt-get (for tests/test_book.py)"; \
+	  $(SUDO) apt-get update -qq >/dev/null 2>&1; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null 2>&1 \
+	  || echo "could not install chromium: tests/test_book.py will fail (apt-get install chromium)"; }
 
 bench: venv
 	$(BIN)/python -m unet_scratch bench

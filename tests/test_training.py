@@ -202,3 +202,17 @@ def test_unknown_loss_and_wrong_head():
     model = UNet((32, 32, 1), base_filters=4, depth=2, out_channels=2, out_activation="softmax", seed=0)
     with pytest.raises(ValueError, match="needs a sigmoid head"):
         training.loss_from_logits(model, np.zeros((1, 4, 4, 2), np.float32), np.zeros((1, 4, 4, 1)), None, "dice")
+
+
+def test_lr_schedule_sets_the_rate_each_epoch(tiny):
+    seen = []
+    opt = training.get_optimizer("sgd", learning_rate=0.1)
+    real_apply = opt.apply
+
+    def recording_apply(params, grads):
+        seen.append(opt.learning_rate)
+        return real_apply(params, grads)
+    opt.apply = recording_apply
+    training.fit(small_model(), tiny, epochs=3, batch_size=3, optimizer=opt, verbose=0,
+                 lr_schedule=lambda e: 0.1 / 10 ** e)
+    assert seen == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]

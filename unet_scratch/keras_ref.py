@@ -176,12 +176,13 @@ def from_keras(keras_model, model=None):
 
 # ---------------------------------------------------------------------------------------- training
 def fit_keras(model, train, val=None, epochs=1, batch_size=4, learning_rate=1e-3, loss="bce", augment=False,
-              seed=0, keras_model=None, verbose=0):
+              seed=0, lr_schedule=None, keras_model=None, verbose=0):
     """Train the Keras twin of a scratch ``model`` the way :func:`unet_scratch.training.fit` trains it.
 
     The Keras model starts from ``model``'s current weights (copy them before training the scratch one),
     sees exactly the same batches in the same order with the same augmentation (``training.make_batch``),
-    and uses Keras's Adam and Keras's losses ("bce": BinaryCrossentropy; "dice": Dice; "bce_dice": both).
+    and uses Keras's Adam and Keras's losses ("bce": BinaryCrossentropy; "dice": Dice; "bce_dice": both),
+    with the same ``lr_schedule`` (epoch -> learning rate) if one is given.
     Only dropout masks differ (Keras draws its own). Returns (History, keras_model); the history has the
     keys of ``fit``'s ("loss", "dice", "val_loss", "val_dice", "seconds").
     """
@@ -203,6 +204,8 @@ def fit_keras(model, train, val=None, epochs=1, batch_size=4, learning_rate=1e-3
     history = training.History()
     for epoch in range(int(epochs)):
         order = training.epoch_order(n, seed, epoch)
+        if lr_schedule is not None:
+            keras_model.optimizer.learning_rate.assign(float(lr_schedule(epoch)))
         loss_sum, inter, total, t0 = 0.0, 0, 0, time.perf_counter()
         steps = math.ceil(n / batch_size)
         for step in range(steps):

@@ -284,8 +284,8 @@ def _progress(total, desc, verbose):
 
 # -------------------------------------------------------------------------------------------- fit
 def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learning_rate=None, loss="bce",
-        augment=False, seed=0, checkpoint_dir=None, resume=None, callbacks=(), time_limit=None,
-        max_steps=None, verbose=1):
+        augment=False, seed=0, checkpoint_dir=None, resume=None, callbacks=(), lr_schedule=None,
+        time_limit=None, max_steps=None, verbose=1):
     """Train ``model`` on ``train`` and return a :class:`History`.
 
     train, val: (images, masks) or (images, masks, weight_maps), see :func:`prepare`.
@@ -296,6 +296,8 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     checkpoint_dir: write ``checkpoint.npz`` there after every epoch (and on Ctrl-C), plus ``weights.npz``.
     resume: a checkpoint path (or True: ``checkpoint_dir``'s) to continue from, bit-exactly.
     callbacks: functions ``f(epoch, logs)`` called after each epoch; returning True stops training.
+    lr_schedule: a function ``epoch -> learning rate`` applied at the start of every epoch (Keras's
+    LearningRateScheduler), e.g. ``lambda e: 2e-3 if e < 16 else 5e-4``.
     time_limit: seconds; stop after the epoch during which the limit passed. max_steps: stop after this
     many optimizer steps in this call (tests, quick demos).
     verbose: 0 silent, 1 a progress bar per epoch (tqdm, notebook-aware), 2 one line per epoch.
@@ -352,6 +354,8 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     with _StopOnSignal() as interrupt:
         while epoch < epochs:
             order = epoch_order(n, seed, epoch)
+            if lr_schedule is not None:
+                opt.learning_rate = float(lr_schedule(epoch))
             running = running or dict(loss_sum=0.0, batches=0, inter=0, total=0, seconds=0.0)
             bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", verbose)
             if bar is not None and step:
