@@ -35,7 +35,7 @@ def _environment_packages():
 def test_environment_matches_pyproject():
     project, extras = _pyproject()
     wanted = {_name(r) for r in project["dependencies"]}
-    for extra in ("keras", "numba", "notebooks", "dev"):
+    for extra in ("keras", "numba", "notebooks", "dev", "book"):
         wanted |= {_name(r) for r in extras[extra]}
     env = _environment_packages()
     assert env == wanted, (f"only in environment.yml: {sorted(env - wanted)}; "
@@ -46,7 +46,7 @@ def test_all_extra_covers_the_course_extras():
     _, extras = _pyproject()
     (all_req,) = extras["all"]
     named = set(re.search(r"\[(.*)\]", all_req).group(1).split(","))
-    assert named == {"keras", "numba", "notebooks", "dev"}, named
+    assert named == {"keras", "numba", "notebooks", "dev", "book"}, named
     assert extras["gpu"] == ["cupy-cuda12x>=14"]
 
 

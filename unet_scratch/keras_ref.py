@@ -219,8 +219,9 @@ def fit_keras(model, train, val=None, epochs=1, batch_size=4, learning_rate=1e-3
             x, t, _ = val_data
             p = keras_model.predict([x], batch_size=batch_size, verbose=0)
             a, b = training._dice_counts(p, t)
-            logs["val_loss"] = sum(float(loss_fn(t[i:i + batch_size], p[i:i + batch_size])) * len(t[i:i + batch_size])
-                                   for i in range(0, len(t), batch_size)) / len(t)
+            # evaluate() computes the loss on the model's symbolic output, so BinaryCrossentropy uses the
+            # head's logits as in training (on predict()'s plain probabilities it would clip instead)
+            logs["val_loss"] = float(keras_model.evaluate([x], t, batch_size=batch_size, verbose=0))
             logs["val_dice"] = training._dice((a, b))
         logs["seconds"] = time.perf_counter() - t0
         history.append(epoch, logs)

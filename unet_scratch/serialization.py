@@ -24,6 +24,9 @@ def atomic_savez(path, arrays: dict) -> str:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)         # mkstemp makes the file private; a saved model is not
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
