@@ -66,11 +66,19 @@ def membranes(args):
     keras_start = _model(cfg)                        # the same initial weights, kept for Keras
     fit_args = {k: cfg[k] for k in ("batch_size", "learning_rate", "loss", "augment", "seed")}
     fit_args["lr_schedule"] = step_schedule(cfg["learning_rate"], cfg["lr_steps"])
-    t0 = time.perf_counter()
-    h = training.fit(model, tr[:2], va[:2], epochs=cfg["epochs"], time_limit=cfg["time_limit"], verbose=2,
-                     **fit_args)
-    scratch_seconds = time.perf_counter() - t0
-    test = training.evaluate(model, te[:2], loss=cfg["loss"])
+    if args.keras_only:                # redo the Keras half; the scratch half is read back from the results
+        with open(os.path.join(RESULTS, "training-membranes.json")) as f:
+            previous = json.load(f)["scratch"]
+        h = training.History(previous["history"], list(range(previous["epochs"])), previous["stop_reason"])
+        scratch_seconds = previous["seconds"]
+        test = {"dice": previous["test_dice"], "loss": previous["test_loss"]}
+        model.load_weights(os.path.join(RESULTS, "training-membranes-weights.npz"))
+    else:
+        t0 = time.perf_counter()
+        h = training.fit(model, tr[:2], va[:2], epochs=cfg["epochs"], time_limit=cfg["time_limit"], verbose=2,
+                         **fit_args)
+        scratch_seconds = time.perf_counter() - t0
+        test = training.evaluate(model, te[:2], loss=cfg["loss"])
     print(f"scratch: {len(h.epoch)} epochs in {scratch_seconds:.0f} s, test Dice {test['dice']:.4f}", flush=True)
     t0 = time.perf_counter()
     hk, keras_model = fit_keras(keras_start, tr[:2], va[:2], epochs=len(h.epoch), verbose=1, **fit_args)
@@ -138,6 +146,8 @@ def _write(name, result):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", choices=["membranes", "cells"])
+    p.add_argument("--keras-only", action="store_true",
+                   help="membranes: rerun only the Keras twin, reading the scratch run from the results")
     args = p.parse_args(argv)
     {"membranes": membranes, "cells": cells}[args.experiment](args)
     return 0
