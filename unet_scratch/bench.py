@@ -326,27 +326,41 @@ def _rss_kb(field: str) -> int:
 
 
 def memory_probe(name: str, config: dict) -> dict:
-    """In this (fresh) process, after a warm-up call: the peak RSS increase (MB) of one forward and one
-    step; for the scratch backends also tracemalloc's peak of the arrays allocated during the call
-    (NumPy reports its buffers to tracemalloc), which does not depend on what the allocator kept."""
+    """In this (fresh) process: the peak RSS increase (MB) of the first forward and the first step
+    ("first": what the process had to grow by, graph tracing and allocator pools included), then of one
+    more call after that warm-up (under-counts what an allocator kept), and the whole session's peak
+    above the RSS it started from; for the scratch backends also tracemalloc's peak of the arrays
+    allocated during one call (NumPy reports its buffers to tracemalloc)."""
     import tracemalloc
     model, x, target = _model_and_data(config)
     calls = (_tf_model_calls(model, x, target) if name == "tf" else
              _torch_model_calls(model, x, target) if name == "torch" else
              _scratch_model_calls(model, name, x, target))
-    out = {}
-    for label, f in zip(("forward", "train_step"), calls):
-        f()
-        base = _rss_kb("VmRSS")
+    def reset_peak():
         with open("/proc/self/clear_refs", "w") as fh:      # resets VmHWM to the current RSS
             fh.write("5")
+
+    reset_peak()
+    out, start, highest = {}, _rss_kb("VmRSS"), 0
+    for label, f in zip(("forward", "train_step"), calls):
+        highest = max(highest, _rss_kb("VmHWM"))
+        base = _rss_kb("VmRSS")                              # the first call: everything it needed,
+        reset_peak()                                         # tracing and compiling included
+        f()
+        out[label + "_first_peak_mb"] = (_rss_kb("VmHWM") - base) / 1024
+        highest = max(highest, _rss_kb("VmHWM"))
+        base = _rss_kb("VmRSS")
+        reset_peak()
         f()
         out[label + "_peak_mb"] = (_rss_kb("VmHWM") - base) / 1024
+        highest = max(highest, _rss_kb("VmHWM"))
         if name in ("numpy", "numba"):
             tracemalloc.start()
             f()
             out[label + "_arrays_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
+    # the whole session (model and data already built): how far above its starting RSS the process went
+    out["session_peak_mb"] = (max(highest, _rss_kb("VmHWM")) - start) / 1024
     return out
 
 
