@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from unet_scratch.augment import augment, displacement_field, elastic_deform, flip_rotate
+from unet_scratch.augment import augment, augment_with_weights, displacement_field, elastic_deform, flip_rotate
 
 
 def _pair(rng, h=32, w=32, c=None):
@@ -91,3 +91,19 @@ def test_errors(rng):
         augment(image[None, ..., None], mask[None, ..., None], rng)
     with pytest.raises(ValueError, match="at least 2"):
         elastic_deform(image, mask, rng, grid=1)
+
+
+def test_augment_with_weights_moves_image_and_mask_exactly_as_augment():
+    rng = np.random.default_rng(0)
+    image, mask = rng.random((24, 24)), (rng.random((24, 24)) > 0.5).astype(np.float32)
+    weight = rng.random((24, 24))
+    a = augment(image, mask, np.random.default_rng(5))
+    b = augment_with_weights(image, mask, weight, np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert b[2].shape == weight.shape and b[2].min() >= weight.min() - 1e-9
+    c = flip_rotate(image, mask, np.random.default_rng(6))
+    d = augment_with_weights(image, mask, None, np.random.default_rng(6), elastic=False)
+    np.testing.assert_array_equal(c[0], d[0])
+    np.testing.assert_array_equal(c[1], d[1])
+    assert d[2] is None

@@ -232,3 +232,17 @@ def test_bce_property(shape, from_logits, seed):
     assert loss > 0 and grad.shape == shape and grad.dtype == np.float64
     num = numeric_gradient(lambda v: binary_crossentropy(v, t, from_logits=from_logits)[0], y)
     assert rel_error(grad, num) < GRAD_TOL
+
+
+def test_weighted_bce_from_logits_gradient_and_errors():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, (2, 5, 5, 1))
+    t = (rng.random(z.shape) > 0.5).astype(float)
+    w = rng.uniform(0.5, 3, z.shape)
+    value, dz = binary_crossentropy(z, t, from_logits=True, weights=w)
+    num = numeric_gradient(lambda a: binary_crossentropy(a, t, from_logits=True, weights=w)[0], z.copy(), 1.0)
+    assert rel_error(dz, num) < 1e-7
+    with pytest.raises(ValueError, match="from_logits=True"):
+        binary_crossentropy(1 / (1 + np.exp(-z)), t, weights=w)
+    with pytest.raises(ValueError, match="weights have shape"):
+        binary_crossentropy(z, t, from_logits=True, weights=w[..., 0])

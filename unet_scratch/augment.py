@@ -29,6 +29,17 @@ def _check_pair_shapes(image, mask):
     return image, mask
 
 
+def _symmetry(rng, shape):
+    """Draw one of the square's symmetries: (k quarter turns, flip); only shape-preserving ones if H != W."""
+    k = int(rng.integers(4)) if shape[0] == shape[1] else 2 * int(rng.integers(2))
+    return k, bool(rng.integers(2))
+
+
+def _apply_symmetry(x, k, flip):
+    x = np.rot90(x, k, axes=(0, 1))
+    return np.ascontiguousarray(x[:, ::-1] if flip else x)
+
+
 def flip_rotate(image, mask, rng):
     """Random flip and 90-degree rotation, the same for both.
 
@@ -36,13 +47,8 @@ def flip_rotate(image, mask, rng):
     Returns (image, mask) with the same shapes (rotations by 90 degrees only when H == W).
     """
     image, mask = _check_pair_shapes(image, mask)
-    k = int(rng.integers(4)) if image.shape[0] == image.shape[1] else 2 * int(rng.integers(2))
-    flip = bool(rng.integers(2))
-    out = []
-    for x in (image, mask):
-        x = np.rot90(x, k, axes=(0, 1))
-        out.append(np.ascontiguousarray(x[:, ::-1] if flip else x))
-    return out[0], out[1]
+    k, flip = _symmetry(rng, image.shape)
+    return _apply_symmetry(image, k, flip), _apply_symmetry(mask, k, flip)
 
 
 def displacement_field(shape, rng, grid=3, sigma=10.0):
@@ -93,3 +99,20 @@ def augment(image, mask, rng, grid=3, sigma=10.0):
     """flip_rotate, then elastic_deform: (H, W[, C]) image and mask -> same shapes."""
     image, mask = flip_rotate(image, mask, rng)
     return elastic_deform(image, mask, rng, grid=grid, sigma=sigma)
+
+
+def augment_with_weights(image, mask, weight, rng, elastic=True, grid=3, sigma=10.0):
+    """:func:`augment` that also moves a per-pixel weight map (or None) with the image: the same draws from
+    rng, so (image, mask) come out as ``augment`` (or ``flip_rotate`` alone with elastic=False) gives them.
+    The weight map is resampled bilinearly. Returns (image, mask, weight)."""
+    image, mask = _check_pair_shapes(image, mask)
+    k, flip = _symmetry(rng, image.shape)
+    image, mask = _apply_symmetry(image, k, flip), _apply_symmetry(mask, k, flip)
+    weight = None if weight is None else _apply_symmetry(weight, k, flip)
+    if elastic:
+        field = displacement_field(image.shape, rng, grid, sigma)
+        warped = warp(image, field, order=3)
+        image = np.clip(warped, image.min(), image.max()) if image.size else warped
+        mask = warp(mask, field, order=0)
+        weight = None if weight is None else warp(weight, field, order=1)
+    return image, mask, weight

@@ -30,10 +30,10 @@ import warnings
 
 import numpy as np
 
-from . import augment as _augment
+from .augment import augment_with_weights
 from .backend import to_backend, to_numpy
 from .data import check_pair
-from .ops.activations import sigmoid
+from .ops.activations import sigmoid, softmax
 from .ops.losses import binary_crossentropy, dice_loss, weighted_softmax_crossentropy
 from .optimizers import Optimizer, get_optimizer
 from .serialization import array_to_config, atomic_savez, config_to_array, load_npz
@@ -83,25 +83,6 @@ def _crop_to(a, h, w):
     return a[:, top:top + h, left:left + w]
 
 
-def _augment_example(rng, image, mask, weight, elastic=True):
-    """The paper's augmentation of one example: a flip/rotation, then one elastic field for all three."""
-    k = int(rng.integers(4)) if image.shape[0] == image.shape[1] else 2 * int(rng.integers(2))
-    flip = bool(rng.integers(2))
-    out = []
-    for a in (image, mask, weight):
-        if a is not None:
-            a = np.rot90(a, k, axes=(0, 1))
-            a = np.ascontiguousarray(a[:, ::-1] if flip else a)
-        out.append(a)
-    image, mask, weight = out
-    if elastic:
-        field = _augment.displacement_field(image.shape, rng)
-        image = np.clip(_augment.warp(image, field, order=3), image.min(), image.max())
-        mask = _augment.warp(mask, field, order=0)
-        weight = None if weight is None else _augment.warp(weight, field, order=1)
-    return image, mask, weight
-
-
 def epoch_order(n, seed, epoch):
     """The shuffled example order of one epoch: a function of (seed, epoch) only."""
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -114,8 +95,8 @@ def make_batch(data, order, step, batch_size, seed, epoch, augment=False):
     xb, tb, wb = x[idx], t[idx], None if w is None else w[idx]
     if augment:
         rng = np.random.default_rng([seed, epoch, step, 1])
-        ex = [_augment_example(rng, xb[i], tb[i], None if wb is None else wb[i],
-                               elastic=augment != "flip") for i in range(len(idx))]
+        ex = [augment_with_weights(xb[i], tb[i], None if wb is None else wb[i], rng,
+                                   elastic=augment != "flip") for i in range(len(idx))]
         xb = np.stack([e[0] for e in ex])
         tb = np.stack([e[1] for e in ex])
         wb = None if wb is None else np.stack([e[2] for e in ex])
@@ -145,19 +126,13 @@ def loss_from_logits(model, z, t, w=None, loss="bce"):
             raise ValueError(f"loss {loss!r} needs a sigmoid head; a softmax head trains with 'weighted_ce'")
         labels = t[..., 0].astype(np.int64)
         value, dz = weighted_softmax_crossentropy(z, labels, None if w is None else w[..., 0])
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return value, dz, (e / e.sum(axis=-1, keepdims=True))[..., 1:2]
+        return value, dz, softmax(z)[0][..., 1:2]
     if loss not in ("bce", "dice", "bce_dice"):
         raise ValueError(f"unknown loss {loss!r} for a sigmoid head; choose 'bce', 'dice' or 'bce_dice'")
     p = sigmoid(z)[0]
     value, dz = 0.0, np.zeros_like(z)
     if loss in ("bce", "bce_dice"):
-        if w is None:
-            value, dz = binary_crossentropy(z, t, from_logits=True)
-        else:                                   # Keras's sample_weight with "sum_over_batch_size"
-            l = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
-            value = float((w * l).mean())
-            dz = (w * (p - t) / z.dtype.type(z.size)).astype(z.dtype)
+        value, dz = binary_crossentropy(z, t, from_logits=True, weights=w)
     if loss in ("dice", "bce_dice"):
         d, dp = dice_loss(p, t)
         value, dz = value + d, dz + dp * p * (1 - p)          # chain rule through the sigmoid

@@ -11,7 +11,7 @@ which ran. For the GPU, move the model's weights there first with :func:`to_devi
 """
 from __future__ import annotations
 
-import numpy as np
+from ..backend import to_numpy
 
 DEVICES = ("cpu", "gpu")
 
@@ -19,10 +19,6 @@ DEVICES = ("cpu", "gpu")
 def _to_gpu(a):
     import cupy
     return cupy.asarray(a)
-
-
-def _to_cpu(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 def to_device(model, device: str):
@@ -40,7 +36,7 @@ def to_device(model, device: str):
         except ImportError as err:
             raise RuntimeError("moving a model to the GPU needs CuPy and a CUDA GPU: "
                                "pip install -e '.[gpu]'") from err
-    move = _to_gpu if device == "gpu" else _to_cpu
+    move = _to_gpu if device == "gpu" else to_numpy
     for layer in model.layers:
         for name, value in list(layer.params.items()):
             # ParamDict's checked setter converts with np.asarray, which CuPy arrays refuse on purpose

@@ -86,20 +86,30 @@ def _one_hot(labels, k, dtype, name):
 
 
 # ------------------------------------------------------------------------------ binary cross-entropy
-def binary_crossentropy(y_pred, y_true, from_logits=False, epsilon=EPSILON):
+def binary_crossentropy(y_pred, y_true, from_logits=False, epsilon=EPSILON, weights=None):
     """Binary cross-entropy, ``keras.losses.BinaryCrossentropy(from_logits=...)``.
 
     y_pred: probabilities in [0, 1] (or logits, from_logits=True), any shape (N, ..., C);
     y_true: targets in [0, 1] (usually {0, 1}), same shape. Returns (loss, dy_pred).
     From probabilities, dy_pred = (-(t / p) + (1 - t) / (1 - p)) / M where p was not clipped, else 0.
     From logits, dy_pred = (sigmoid(z) - t) / M.
+    weights (from logits only): per-element weights w shaped like y_pred (e.g. the paper's weight map);
+    the loss is mean(w * l) and dy_pred = w (sigmoid(z) - t) / M, Keras's sample_weight with
+    "sum_over_batch_size".
     """
     y_pred = _prediction(y_pred, "binary_crossentropy")
     t = _target(y_true, y_pred, "binary_crossentropy")
     m = y_pred.size
+    if weights is not None and not from_logits:
+        raise ValueError("binary_crossentropy: per-pixel weights are supported with from_logits=True")
     if from_logits:
         z = y_pred
         elementwise = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        if weights is not None:
+            w = np.asarray(weights)
+            if w.shape != z.shape:
+                raise ValueError(f"binary_crossentropy: weights have shape {w.shape}, the prediction {z.shape}")
+            return float((w * elementwise).mean()), (w * (sigmoid(z)[0] - t) / z.dtype.type(m)).astype(z.dtype)
         dz = (sigmoid(z)[0] - t) / z.dtype.type(m)
         return float(elementwise.mean(axis=-1).mean()), dz
     p, passes = _clip_probabilities(y_pred, epsilon)
