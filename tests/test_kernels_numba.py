@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 import unet_scratch.ops as ref  # noqa: E402
 from unet_scratch import UNet, backend, use_backend  # noqa: E402
 from unet_scratch.gradcheck import numeric_gradient, rel_error  # noqa: E402
-from unet_scratch.kernels import numba_conv, numba_ops as nb  # noqa: E402
+from unet_scratch.kernels import numba_conv, numba_loops, numba_ops as nb, numba_winograd  # noqa: E402
 
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 GRADCHECK_TOL = 1e-7
@@ -82,6 +82,74 @@ def test_conv2d_in_many_chunks(rng, monkeypatch, strides):
     assert_same(y, y_ref)
     dy = _rand(rng, y.shape, np.float64)
     assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd for every 3x3 stride-1 conv, however small, in blocks of one tile row."""
+    monkeypatch.setattr(numba_winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(numba_winograd, "MIN_IMAGE_TILES", 1)
+    monkeypatch.setattr(numba_winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(numba_winograd, "MIN_TILES", 1)
+
+
+def test_winograd_transforms_are_the_papers_matrices(rng):
+    """The compiled transforms equal B^T d B, G g G^T and A^T M A written as matrix products."""
+    bt = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+    g_ = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    at = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+    d, g = _rand(rng, (1, 4, 4, 1), np.float64), _rand(rng, (3, 3, 1, 1), np.float64)
+    v, u = np.empty((16, 1, 1)), np.empty((16, 1, 1))
+    numba_loops.winograd_input(d, 0, 1, 1, 1, 0, 0, v)
+    numba_loops.winograd_kernel(g, u)
+    np.testing.assert_allclose(v.reshape(4, 4), bt @ d[0, :, :, 0] @ bt.T, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(u.reshape(4, 4), g_ @ g[:, :, 0, 0] @ g_.T, rtol=0, atol=1e-15)
+    y = np.empty((1, 2, 2, 1))
+    numba_loops.winograd_output(u * v, 0, 1, 1, 1, np.zeros(0), y)
+    np.testing.assert_allclose(y[0, :, :, 0], at @ (u * v).reshape(4, 4) @ at.T, rtol=0, atol=1e-14)
+    direct = ref.conv2d(d, g, None, 1, "valid")[0]             # the point: two outputs of a 3x3 conv
+    np.testing.assert_allclose(y, direct, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("shape,f", [((2, 9, 7, 3), 4), ((1, 6, 6, 5), 2), ((3, 4, 5, 2), 6)])
+def test_winograd_conv_matches_reference(rng, winograd_everywhere, dtype, padding, shape, f):
+    """Odd sizes (a last tile with 1 pixel), several images, blocks of one tile row, C > F and C < F:
+    forward and backward (whose input gradient is the Winograd conv of dy when C <= F)."""
+    x = _rand(rng, shape, dtype)
+    w, b = _rand(rng, (3, 3, shape[3], f), dtype), _rand(rng, (f,), dtype)
+    for bias in (b, None):
+        y_ref, cache_ref = ref.conv2d(x, w, bias, 1, padding)
+        y, cache = nb.conv2d(x, w, bias, 1, padding)
+        assert_same(y, y_ref)
+        dy = _rand(rng, y.shape, dtype)
+        assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_on_a_seed_model_layer(rng, dtype):
+    """At its real thresholds, on a 64 x 64 x 32 -> 32 layer with He-scaled weights: Winograd is chosen,
+    and stays within the float tolerance of the reference (float32: about 5e-7 relative, see the module)."""
+    c = f = 32
+    assert numba_winograd.use_winograd((3, 3), (1, 1), c, f, (64, 64))
+    assert not numba_winograd.use_winograd((3, 3), (1, 1), 1, f, (64, 64))      # the first layer
+    assert not numba_winograd.use_winograd((3, 3), (1, 1), c, f, (16, 16))      # too few tiles
+    x = _rand(rng, (1, 64, 64, c), dtype)
+    w = (_rand(rng, (3, 3, c, f), np.float64) * np.sqrt(2 / (9 * c))).astype(dtype)
+    y, cache = nb.conv2d(x, w, None, 1, "same")
+    y_ref, cache_ref = ref.conv2d(x, w, None, 1, "same")
+    assert_same(y, y_ref)
+    dy = _rand(rng, y.shape, dtype)
+    assert_same(nb.conv2d_backward(dy, cache), ref.conv2d_backward(dy, cache_ref))
+
+
+def test_winograd_gradcheck_float64(rng, winograd_everywhere):
+    args = (_rand(rng, (1, 5, 4, 2), np.float64), _rand(rng, (3, 3, 2, 3), np.float64),
+            _rand(rng, (3,), np.float64), 1, "same")
+    dy = _rand(rng, nb.conv2d(*args)[0].shape, np.float64)
+    for wrt, index in [(0, 0), (1, 1), (2, 2)]:
+        assert _gradcheck(nb.conv2d, nb.conv2d_backward, args, dy, wrt, index) < GRADCHECK_TOL
 
 
 @pytest.mark.parametrize("kernel,padding", [((3, 3), "same"), ((2, 2), "same"), ((3, 2), "valid")])
@@ -248,6 +316,17 @@ def test_whole_unet_numba_equals_numpy(dtype, padding, size):
     assert_same(y, y_ref)
     assert_same(dx, dx_ref)
     assert grads.keys() == grads_ref.keys()
+    for name in grads_ref:
+        assert_same(grads[name], grads_ref[name])
+
+
+@pytest.mark.parametrize("padding,size", [("same", 16), ("valid", 44)])
+def test_whole_unet_with_winograd_equals_numpy(winograd_everywhere, padding, size):
+    """The same check with every 3x3 conv of the small U-Net (forward and backward) done by Winograd."""
+    y_ref, dx_ref, grads_ref = _run_unet("numpy", "float32", padding, size)
+    y, dx, grads = _run_unet("numba", "float32", padding, size)
+    assert_same(y, y_ref)
+    assert_same(dx, dx_ref)
     for name in grads_ref:
         assert_same(grads[name], grads_ref[name])
 

@@ -29,11 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import numba_loops as loops
+from .numba_winograd import use_winograd, winograd_conv
 from .xp_ops import conv_geometry, flipped_kernel_matrix, use_flipped_conv  # noqa: F401
 
 CHUNK_BYTES = 8 << 20        # cols buffer per GEMM: big enough for BLAS, small enough to stay in cache
 MIN_CHUNK_PIXELS = 2048      # never fewer rows than this per GEMM (deep layers: one chunk)
 MIN_WGRAD_PIXELS = 4096      # the weight gradient accumulates per chunk: keep chunks longer
+WINOGRAD = True              # 3x3 stride-1 convs with enough channels by Winograd (numba_winograd.py)
 
 
 def _rows_per_chunk(ow, k, itemsize, min_pixels):
@@ -62,6 +64,8 @@ def conv_forward_gemm(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
         if b is not None:
             loops.add_bias_rows(ym, b)
         return y.reshape(n, oh, ow, f)
+    if WINOGRAD and use_winograd((kh, kw), strides, c, f, out_hw):
+        return winograd_conv(x, wmat, pads, out_hw, b)
     k = kh * kw * c
     rows = _rows_per_chunk(ow, k, x.itemsize, MIN_CHUNK_PIXELS)
     cols = np.empty((min(rows, n * oh) * ow, k), dtype=x.dtype)
@@ -144,6 +148,9 @@ def conv_backward_gemm(x, dy, w, strides, pads):
     dw[a, q, c, f] = (X^T @ cols_dy)[c, (KH-1-a, KW-1-q, f)]. Otherwise dx by col2im and dw by im2col(x).
     """
     kh, kw, c, f = w.shape
+    if WINOGRAD and c <= f and use_winograd((kh, kw), strides, f, c, x.shape[1:3]):
+        return (conv_input_gradient_gemm(dy, w, x.shape, strides, pads, method="flip"),
+                conv_weight_gradient_gemm(x, dy, (kh, kw), strides, pads))
     if not use_flipped_conv(strides, c, f):
         return (conv_input_gradient_gemm(dy, w, x.shape, strides, pads, method="col2im"),
                 conv_weight_gradient_gemm(x, dy, (kh, kw), strides, pads))

@@ -10,6 +10,7 @@ which NumPy would otherwise run as several passes with temporary arrays:
     maxpool_forward  max and the flat index of the FIRST maximum of every window (row-major, like
     maxpool_backward TensorFlow and ``np.argmax``), and the routing of dy back to that index
     depth_to_space   the pixel shuffle of a 2x2 stride-2 transposed convolution, with the bias
+    winograd_*       the input and output transforms of Winograd's F(2x2, 3x3) (see numba_winograd.py)
     relu_*           y = max(z, 0) and dz = dy * (y > 0), one pass each
 
 Threads. The loops are written with ``prange`` but compiled with ``parallel=False`` unless the
@@ -198,3 +199,106 @@ def space_to_depth(dy, kh, kw, dz):
                     base = (a * kw + q) * f
                     for k in range(f):
                         dz[n, i, j, base + k] = dy[n, i * kh + a, j * kw + q, k]
+
+
+# ----------------------------------------------------------------------------- Winograd F(2x2, 3x3)
+
+
+@njit(**_jit)
+def winograd_input(x, r0, r1, th, tw, top, left, v):
+    """v[4i + j, p, c] = (B^T d B)[i, j] for the 4 x 4 input patch d of every output tile in a block.
+
+    x: (N, H, W, C). Tiles of 2 x 2 output pixels, TH x TW per image; the block is the tile rows
+    r0 <= t < r1 with t = n*TH + ti, and tile (t, tj) is p = (t - r0)*TW + tj. Its patch is
+    d[a, q] = x[n, 2ti - top + a, 2tj - left + q, c], zero outside x (the padding).
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. v: (16, >= (r1 - r0)*TW, C).
+    """
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    for t in prange(r0, r1):
+        d = np.empty((4, 4, c), dtype=x.dtype)                  # per tile row: private under prange
+        e = np.empty((4, 4, c), dtype=x.dtype)
+        n, ti = t // th, t % th
+        for tj in range(tw):
+            p = (t - r0) * tw + tj
+            for a in range(4):                                  # d: the patch, zeros in the padding
+                hi = 2 * ti - top + a
+                for q in range(4):
+                    wi = 2 * tj - left + q
+                    if 0 <= hi < h and 0 <= wi < w:
+                        for ch in range(c):
+                            d[a, q, ch] = x[n, hi, wi, ch]
+                    else:
+                        for ch in range(c):
+                            d[a, q, ch] = 0.0
+            for q in range(4):                                  # e = B^T d   (along the rows)
+                for ch in range(c):
+                    e[0, q, ch] = d[0, q, ch] - d[2, q, ch]
+                    e[1, q, ch] = d[1, q, ch] + d[2, q, ch]
+                    e[2, q, ch] = d[2, q, ch] - d[1, q, ch]
+                    e[3, q, ch] = d[1, q, ch] - d[3, q, ch]
+            for i in range(4):                                  # v = e B     (along the columns)
+                for ch in range(c):
+                    v[4 * i, p, ch] = e[i, 0, ch] - e[i, 2, ch]
+                    v[4 * i + 1, p, ch] = e[i, 1, ch] + e[i, 2, ch]
+                    v[4 * i + 2, p, ch] = e[i, 2, ch] - e[i, 1, ch]
+                    v[4 * i + 3, p, ch] = e[i, 1, ch] - e[i, 3, ch]
+
+
+@njit(**_jit)
+def winograd_output(m, r0, r1, th, tw, b, y):
+    """y[n, 2ti + i, 2tj + j, f] = (A^T M A)[i, j] + b[f] for every tile of the block (as in
+    :func:`winograd_input`), M[k // 4, k % 4] = m[k, p, f]; A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+
+    m: (16, >= (r1 - r0)*TW, F), b: (F,) or length 0, y: (N, OH, OW, F); pixels past an odd edge are
+    not written.
+    """
+    oh, ow, f = y.shape[1], y.shape[2], y.shape[3]
+    has_bias = b.shape[0] == f
+    for t in prange(r0, r1):
+        s = np.empty((2, 4, f), dtype=m.dtype)
+        n, ti = t // th, t % th
+        for tj in range(tw):
+            p = (t - r0) * tw + tj
+            for q in range(4):                                  # s = A^T M   (along the rows)
+                for k in range(f):
+                    s[0, q, k] = m[q, p, k] + m[4 + q, p, k] + m[8 + q, p, k]
+                    s[1, q, k] = m[4 + q, p, k] - m[8 + q, p, k] - m[12 + q, p, k]
+            for i in range(2):                                  # y = s A     (along the columns)
+                hi = 2 * ti + i
+                if hi >= oh:
+                    continue
+                for j in range(2):
+                    wj = 2 * tj + j
+                    if wj >= ow:
+                        continue
+                    for k in range(f):
+                        if j == 0:
+                            val = s[i, 0, k] + s[i, 1, k] + s[i, 2, k]
+                        else:
+                            val = s[i, 1, k] - s[i, 2, k] - s[i, 3, k]
+                        y[n, hi, wj, k] = val + b[k] if has_bias else val
+
+
+@njit(**_jit)
+def winograd_kernel(w, u):
+    """u[4i + j, c, f] = (G g G^T)[i, j] for every 3 x 3 kernel g = w[:, :, c, f].
+
+    w: (3, 3, C, F), u: (16, C, F); G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+    """
+    c, f = w.shape[2], w.shape[3]
+    e = np.empty((4, 3, f), dtype=w.dtype)
+    for ch in range(c):
+        for b in range(3):                                      # e = G g     (along the rows)
+            for k in range(f):
+                g0, g1, g2 = w[0, b, ch, k], w[1, b, ch, k], w[2, b, ch, k]
+                e[0, b, k] = g0
+                e[1, b, k] = 0.5 * (g0 + g1 + g2)
+                e[2, b, k] = 0.5 * (g0 - g1 + g2)
+                e[3, b, k] = g2
+        for i in range(4):                                      # u = e G^T   (along the columns)
+            for k in range(f):
+                e0, e1, e2 = e[i, 0, k], e[i, 1, k], e[i, 2, k]
+                u[4 * i, ch, k] = e0
+                u[4 * i + 1, ch, k] = 0.5 * (e0 + e1 + e2)
+                u[4 * i + 2, ch, k] = 0.5 * (e0 - e1 + e2)
+                u[4 * i + 3, ch, k] = e2
