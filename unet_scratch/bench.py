@@ -460,15 +460,32 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
 
 
 def _strategies(spec, rng, timing) -> dict:
-    """Forward time of one 3x3 conv by full im2col (reference), chunked im2col (Numba), shifted views."""
-    from .kernels import numba_ops
+    """Forward time of one 3x3 conv by full im2col (reference), chunked im2col and Winograd (Numba),
+    shifted views; the chunked and Winograd columns call numba_conv / numba_winograd directly, whatever
+    ``conv2d`` would pick for that shape."""
+    from .kernels import numba_conv, numba_winograd
     from .ops import conv as ref
     x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
     w = rng.standard_normal(spec["param"], dtype=np.float32)
     expected = ref.conv2d(x, w, None, 1, "same")[0]
     np.testing.assert_allclose(shifted_views_conv(x, w), expected, rtol=1e-4, atol=1e-3)
+    kh, kw, c, f = w.shape
+    oh, ow, pad_h, pad_w = numba_conv.conv_geometry(x.shape, (kh, kw), (1, 1), "same")
+    wmat = w.reshape(kh * kw * c, f)
+
+    def chunked():
+        saved, numba_conv.WINOGRAD = numba_conv.WINOGRAD, False
+        try:
+            return numba_conv.conv_forward_gemm(x, wmat, (kh, kw), (1, 1), (pad_h, pad_w), (oh, ow))
+        finally:
+            numba_conv.WINOGRAD = saved
+
+    def winograd():
+        return numba_winograd.winograd_conv(x, wmat, (pad_h, pad_w), (oh, ow))
+
+    np.testing.assert_allclose(winograd(), expected, rtol=1e-4, atol=1e-3)
     stats = time_round_robin({"full im2col (numpy)": lambda: ref.conv2d(x, w, None, 1, "same"),
-                              "chunked im2col (numba)": lambda: numba_ops.conv2d(x, w, None, 1, "same"),
+                              "chunked im2col (numba)": chunked, "winograd (numba)": winograd,
                               "shifted views": lambda: shifted_views_conv(x, w)}, **timing)
     return {"label": spec_label(spec), **_with_ratios(stats, _spec_gflop(spec))}
 
