@@ -1,7 +1,8 @@
 """Fast backends with the reference ops' signatures: Numba on the CPU, CuPy on the GPU.
 
-    numba_ops   chunked im2col + BLAS for convolutions, compiled loops for pooling, ReLU, pixel shuffle
-                (numba_conv.py, numba_loops.py hold the pieces)
+    numba_ops   chunked im2col + BLAS for convolutions (Winograd F(2x2, 3x3) for the wide 3x3 ones),
+                compiled loops for pooling, ReLU, pixel shuffle (numba_conv.py, numba_winograd.py,
+                numba_loops.py hold the pieces)
     cupy_ops    cuBLAS matrix products, CUDA kernels for pooling and ReLU (imports only where a GPU is)
     xp_ops      the array logic written once for NumPy or CuPy (``xp``), used by cupy_ops and tested
                 on the CPU

@@ -20,6 +20,11 @@ it fast without changing a number beyond float rounding:
    57 ms at 256 x 256, 128 -> 64 channels) and col2im wins otherwise (the first layer, C = 1: 2.6 ms
    against 11 ms). Both run chunk by chunk; ``method`` picks one by hand.
 
+4. Winograd. A 3x3 stride-1 conv with at least 16 channels on a 32 x 32 or larger output goes to
+   ``numba_winograd.winograd_conv`` (F(2x2, 3x3): 16 multiplies per 2 x 2 output tile instead of 36), and
+   so does the input gradient of such a conv when C <= F (the flipped conv of dy). ``WINOGRAD = False``
+   turns it off. Measured on the seed model (benchmarks/README.md): the forward pass 1150 -> 790 ms.
+
 The alternative measured for stride 1 ("shifted views": flatten the padded image, run one GEMM per kernel
 offset on a shifted slice, sum the nine products) was slower here: nine GEMMs with K = C instead of one
 with K = 9C, plus eight accumulation passes (see ``benchmarks/README.md``).
@@ -143,7 +148,8 @@ def conv_input_gradient_gemm(dy, w, x_shape, strides, pads, method=None):
 def conv_backward_gemm(x, dy, w, strides, pads):
     """(dx, dw) of a conv, x: (N, H, W, C), dy: (N, OH, OW, F), w: (KH, KW, C, F), all contiguous.
 
-    Stride 1 with C > F: ONE im2col of dy (KH*KW*F numbers per pixel) serves both products, chunk by
+    3x3 stride 1 with C <= F and enough channels and pixels: dx by the Winograd conv of dy with the flipped
+    kernel, dw by im2col(x). Stride 1 with C > F: ONE im2col of dy (KH*KW*F numbers per pixel) serves both products, chunk by
     chunk: dx = cols_dy @ W_flip, and X^T @ cols_dy is the weight gradient of the flipped kernel, so
     dw[a, q, c, f] = (X^T @ cols_dy)[c, (KH-1-a, KW-1-q, f)]. Otherwise dx by col2im and dw by im2col(x).
     """

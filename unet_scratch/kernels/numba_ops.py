@@ -4,7 +4,9 @@
 Each one returns the same numbers as the NumPy reference up to float rounding (rtol = atol = 1e-5 in
 float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and keeps the input dtype.
 
-    conv2d, conv2d_backward                 chunked im2col + BLAS, see numba_conv.py
+    conv2d, conv2d_backward                 chunked im2col + BLAS, see numba_conv.py; 3x3 stride-1 convs
+                                            with >= 16 channels and >= 32x32 outputs by Winograd
+                                            F(2x2, 3x3), see numba_winograd.py
     conv2d_transpose(_backward)             kernel == stride (U-Net's 2x2/2): one GEMM + pixel shuffle;
                                             otherwise the conv's input gradient, as in the reference
     maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing
