@@ -75,7 +75,8 @@ md(r"""## 2. What each kernel does
 |---|---|
 | `kernels/numba_ops.py` | the Numba backend: the reference's names and signatures; chooses a fast path, falls back to the reference for other dtypes (float16) |
 | `kernels/numba_conv.py` | convolution as **chunked im2col + BLAS GEMM**: a block of output rows is gathered into a reused buffer of about 8 MB and multiplied straight into its slice of $y$ (`np.matmul(..., out=...)`); the input gradient of a stride-1 conv as a convolution with the flipped kernel when $C > F$ |
-| `kernels/numba_loops.py` | the compiled memory-bound loops around the GEMMs: `im2col_rows` (padding by a bounds check, no padded copy), `col2im_rows`, `add_bias_rows`, max-pool forward (max + index of the first maximum) and backward, ReLU, the pixel shuffle of the $2\times2$ stride-2 transposed conv |
+| `kernels/numba_winograd.py` | 3x3 stride-1 convs with at least 16 channels on images of at least 32 x 32 by **Winograd's $F(2\times2, 3\times3)$**: 16 multiplies per 2 x 2 output tile instead of 36, as 16 GEMMs (section 3b); also the input gradient when $C \le F$ |
+| `kernels/numba_loops.py` | the compiled memory-bound loops around the GEMMs: `im2col_rows` (padding by a bounds check, no padded copy), `col2im_rows`, `add_bias_rows`, max-pool forward (max + index of the first maximum) and backward, ReLU, the pixel shuffle of the $2\times2$ stride-2 transposed conv, Winograd's input, kernel and output transforms |
 | `kernels/xp_ops.py` | the array logic written once for an array module `xp` (NumPy or CuPy): im2col by slicing, GEMMs, pooling |
 | `kernels/cupy_ops.py` | the GPU backend: `xp_ops` with `xp = cupy` (cuBLAS GEMMs) plus CUDA kernels for pooling and ReLU |
 
@@ -120,6 +121,49 @@ print("chunked by hand == reference:", np.allclose(conv2d_chunked(x, w, b, 5), y
 print("Numba backend   == reference:", np.allclose(y_nb, y_ref, rtol=1e-5, atol=1e-5))
 full_cols_mb = 256 * 256 * 9 * 64 * 4 / 1e6
 print(f"full cols matrix of the seed model's 256x256x64 conv: {full_cols_mb:.0f} MB; a chunk: about 8 MB")"""),
+md(r"""## 3b. Fewer multiplies: Winograd's $F(2\times2, 3\times3)$
+
+im2col does every multiply of the sum above. For a $3 \times 3$ kernel there is a cheaper way (Winograd's
+minimal filtering, brought to CNNs by Lavin & Gray, 2016). Take a tile of $2 \times 2$ output pixels: it
+depends on a $4 \times 4$ patch $d$ of the input, and done directly costs $2 \cdot 2 \cdot 3 \cdot 3 = 36$
+multiplies per (input, output) channel pair. With three fixed matrices,
+
+$$Y = A^T \left[ (G\,g\,G^T) \odot (B^T d\, B) \right] A, \qquad
+B^T = \begin{pmatrix} 1 & 0 & -1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & -1 & 1 & 0 \\ 0 & 1 & 0 & -1 \end{pmatrix},\;
+G = \begin{pmatrix} 1 & 0 & 0 \\ \tfrac12 & \tfrac12 & \tfrac12 \\ \tfrac12 & -\tfrac12 & \tfrac12 \\ 0 & 0 & 1 \end{pmatrix},\;
+A^T = \begin{pmatrix} 1 & 1 & 1 & 0 \\ 0 & 1 & -1 & -1 \end{pmatrix},$$
+
+the same four outputs cost **16** multiplies (the elementwise product $\odot$ of two $4 \times 4$ matrices): 2.25x
+fewer. The transforms only add, subtract and halve. Summed over input channels, the 16 elementwise products
+become 16 matrix products, one per position of the $4 \times 4$ grid, and those go to BLAS. One tile, one
+channel, checked against the reference:"""),
+code(r"""BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+d = rng.standard_normal((4, 4))               # a 4 x 4 input patch
+g = rng.standard_normal((3, 3))               # a 3 x 3 kernel
+U, V = G @ g @ G.T, BT @ d @ BT.T             # both 4 x 4; U is computed once per kernel
+Y = AT @ (U * V) @ AT.T                       # 16 multiplies in U * V: the 2 x 2 output tile
+direct = ops.conv2d(d[None, :, :, None], g[:, :, None, None], None, 1, "valid")[0][0, :, :, 0]
+print("Winograd tile:\n", Y.round(6), "\ndirect 3x3 conv ('valid' on the patch):\n", direct.round(6))
+print("equal:", np.allclose(Y, direct, rtol=0, atol=1e-12))
+
+from unet_scratch.kernels import numba_winograd
+xw = rng.standard_normal((1, 64, 64, 32), dtype=np.float32)
+ww = (rng.standard_normal((3, 3, 32, 32)) * np.sqrt(2 / (9 * 32))).astype(np.float32)
+print("the backend picks Winograd for a 64x64x32 -> 32 conv:",
+      numba_winograd.use_winograd((3, 3), (1, 1), 32, 32, (64, 64)))
+with use_backend("numba"):
+    y_w = us.backend.ops().conv2d(xw, ww, None, 1, "same")[0]
+y_r = ops.conv2d(xw, ww, None, 1, "same")[0]
+print("float32, Winograd vs reference: max |difference| / max |y| below 2e-6:",
+      np.abs(y_w - y_r).max() / np.abs(y_r).max() < 2e-6, "| allclose(1e-5):", np.allclose(y_w, y_r, rtol=1e-5, atol=1e-5))"""),
+md(r"""The backend uses it where the matrix products dominate: 3x3 stride-1 convs with at least 16 input and
+output channels and at least $32 \times 32$ outputs (the first layer, $C = 1$, stays with im2col; below
+$32 \times 32$ transforming a $3 \times 3 \times 1024 \times 1024$ kernel costs what the smaller GEMMs save).
+Rounding differs from im2col's by a few units in the last place: about $10^{-6}$ relative in float32,
+$10^{-15}$ in float64, well inside the course's tolerance."""),
 md(r"""## 4. A small readable Numba kernel
 
 A Numba kernel is a plain Python loop nest over NumPy arrays, decorated with `@njit`: Numba infers the types
@@ -294,14 +338,16 @@ for i, part in enumerate(("forward", "train_step")):
 print(f"float32 GEMM peak here, now: {bench.gemm_peak_gflops(1024):.0f} GFLOP/s")"""),
 md(r"""## 8. The committed full-size results
 
-`benchmarks/results/bench-full.json` holds a full run on the course machine (2-core Xeon, AVX-512). Its
+`benchmarks/results/bench-full.json` holds the latest full run on a course machine (its `meta` names the
+CPU, the core count and every library version; the course's shared 2-core machines differ from session to
+session, and `benchmarks/README.md` keeps the runs on an Intel Xeon and an AMD EPYC side by side). Its
 structure: `meta` (machine and versions), `gemm_peak_gflops` (a $4096^3$ float32 `np.matmul`), `models` (per
 model, per pass `forward` / `train_step`, per backend: `median_s`, all `times_s`, `gflops`, `ratio_to_tf`),
 `layers` (each distinct layer shape of the seed model with `forward` and `backward` stats) and
 `conv_strategies`."""),
 code(r"""results = json.loads(Path("../benchmarks/results/bench-full.json").read_text())
 print("top-level keys:", list(results))
-print("backends:", results["meta"]["backends"], "| cores:", results["meta"]["cores"])
+print("machine:", results["meta"]["cpu"], "| cores:", results["meta"]["cores"], "| backends:", results["meta"]["backends"])
 m0 = results["models"][0]
 print("a model entry:", list(m0), "| per backend:", list(m0["forward"]["numba"]))
 peak = results["gemm_peak_gflops"]
@@ -327,7 +373,9 @@ for k, (name, colour) in enumerate([("numpy", 0.2), ("numba", 0.6)]):
 ax[0].axhline(1, color="k", lw=1, ls="--", label="TensorFlow")
 ax[0].set_xticks(pos, [f"{g}\n{p.replace('_', ' ')}" for g, p in groups], fontsize=8)
 ax[0].set_ylabel("time / TensorFlow's time (lower is faster)")
-ax[0].set_title("Whole model: Numba within 1.4x of TensorFlow", fontsize=10)
+numba_ratios = [m[p]["numba"]["ratio_to_tf"] for m in results["models"] for p in ("forward", "train_step")]
+ax[0].set_title(f"Whole model: Numba at {min(numba_ratios):.2f}-{max(numba_ratios):.2f}x TensorFlow's time",
+                fontsize=10)
 ax[0].legend(fontsize=8)
 
 convs = [l for l in results["layers"] if l["op"] != "MaxPooling2D"]
@@ -338,18 +386,20 @@ for k, (name, colour) in enumerate([("numba", 0.6), ("tf", 0.9)]):
 ax[1].axvline(peak, color="k", lw=1, ls="--", label=f"GEMM peak ({peak:.0f})")
 ax[1].set_yticks(pos, [l["label"] for l in convs], fontsize=6); ax[1].invert_yaxis()
 ax[1].set_xlabel("GFLOP/s (forward, batch 1)")
-ax[1].set_title("Per layer: Numba wins the deep layers, TensorFlow the wide 256x256 ones", fontsize=10)
+ax[1].set_title("Per layer, forward (direct-conv FLOPs: Winograd layers can pass the GEMM peak)", fontsize=10)
 ax[1].legend(fontsize=7, loc="lower right")
 fig.tight_layout(); plt.show()"""),
-md(r"""What the figure says (and `benchmarks/README.md` explains in full):
-* The Numba backend runs the seed model's forward pass in about 1.16x TensorFlow's time and a training step
-  in about 1.2x; the NumPy reference, the code of the chapters, is 2.3-2.6x.
-* The deep layers (32 x 32 and below, 256-1024 channels) reach 66-83% of the GEMM peak and beat TensorFlow:
-  their matrix products are large and square-ish.
-* The wide layers (256 x 256 and 128 x 128 with 64-128 filters) are where TensorFlow wins: the GEMM is
-  narrow (only $F = 64$ columns) and the im2col gather moves nine times the input; oneDNN's direct
-  convolution avoids the copy.
-* The first layer ($C = 1$) does so little arithmetic per pixel that no one gets near the peak."""),
+md(r"""What the figure says (and `benchmarks/README.md` explains in full, with the earlier Intel run beside it):
+* On the committed run (2-core AMD EPYC), the Numba backend does the seed model's forward pass in 0.86x
+  TensorFlow's time and a training step in 0.65x; the NumPy reference, the code of the chapters, takes 2.0x
+  and 1.1x. On an Intel Xeon with AVX-512, before Winograd, Numba was at 1.11-1.16x and 1.16-1.22x.
+* The layers done by Winograd (section 3b) show **more GFLOP/s than the GEMM peak**: the count is the direct
+  convolution's multiply-adds, and Winograd does 2.25x fewer of them. That is why it wins.
+* The first layer ($C = 1$) does so little arithmetic per pixel that no one gets near the peak, and the
+  $16 \times 16$ layers keep im2col: there, transforming the $3 \times 3 \times 1024 \times 1024$ kernel costs
+  what the smaller GEMMs save.
+* The small configuration (16 filters at the top, $128 \times 128$) is still faster in TensorFlow: with so few
+  channels, per-op overheads dominate, not arithmetic."""),
 md(r"""## 9. CuPy: the same ops on a GPU
 
 `kernels/cupy_ops.py` imports only where CuPy is installed **and** a CUDA GPU answers; otherwise
