@@ -305,7 +305,7 @@ intensity = []
 for s in specs:
     _, h, w_, c = s["x_shape"]
     k, _, _, f = s["param"]
-    intensity.append(bench._spec_gflop(s) * 1e9 / (4 * (h * w_ * c + k * k * c * f + h * w_ * f)))
+    intensity.append(bench.spec_gflop(s) * 1e9 / (4 * (h * w_ * c + k * k * c * f + h * w_ * f)))
 fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
 ax.barh(labels, intensity, color=plt.cm.viridis(0.3))
 ax.set_xscale("log"); ax.invert_yaxis()
@@ -325,14 +325,14 @@ Timings depend on the machine and on whatever else runs on it, so this cell's ou
 tests (`# NBVAL_IGNORE_OUTPUT`). On a shared 2-core machine the live numbers can be far noisier than the
 committed ones."""),
 code(r"""# NBVAL_IGNORE_OUTPUT
-small_model, xs, ts = bench._model_and_data(dict(input_shape=(128, 128, 1), base_filters=16))
-calls = {name: bench._scratch_model_calls(small_model, name, xs, ts) for name in ("numpy", "numba")}
-calls["tf"] = bench._tf_model_calls(small_model, xs, ts)
+small_model, xs, ts = bench.model_and_data(dict(input_shape=(128, 128, 1), base_filters=16))
+calls = {name: bench.scratch_model_calls(small_model, name, xs, ts) for name in ("numpy", "numba")}
+calls["tf"] = bench.tf_model_calls(small_model, xs, ts)
 gflop = bench.forward_gflop(small_model)
 live = {}
 for i, part in enumerate(("forward", "train_step")):
     stats = bench.time_round_robin({n: c[i] for n, c in calls.items()}, repeats=3, warmup=1, settle=0.05)
-    live[part] = bench._with_ratios(stats, gflop * (1 if i == 0 else 3))
+    live[part] = bench.with_ratios(stats, gflop * (1 if i == 0 else 3))
     print(f"{part:<11}" + "  ".join(f"{n} {s['median_s'] * 1e3:6.1f} ms ({s['ratio_to_tf']:.2f}x TF)"
                                    for n, s in live[part].items()))
 print(f"float32 GEMM peak here, now: {bench.gemm_peak_gflops(1024):.0f} GFLOP/s")"""),

@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
-from .model import UNet
+from .bench_cases import (forward_gflop, layer_specs, model_and_data, scratch_layer_calls,  # noqa: F401
+                          scratch_model_calls, shifted_views_conv, spec_gflop, spec_label,
+                          tf_layer_calls, tf_model_calls, torch_model_calls)
 
 FULL = dict(models=[("seed", dict(input_shape=(256, 256, 1), base_filters=64)),
                     ("small", dict(input_shape=(128, 128, 1), base_filters=16))],
@@ -105,218 +107,6 @@ def machine_info() -> dict:
     return info
 
 
-# ----------------------------------------------------------------------------- FLOPs and layer shapes
-
-
-def layer_specs(model) -> list:
-    """Distinct (op, input shape, params) of the model's conv / transposed conv / pool layers, with counts."""
-    specs = {}
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind not in ("Conv2D", "Conv2DTranspose", "MaxPooling2D"):
-            continue
-        param = layer.pool_size if kind == "MaxPooling2D" else tuple(layer.params["kernel"].shape)
-        key = (kind, (1, *layer.input_shape[1:]), param, layer.strides, layer.padding)
-        specs[key] = specs.get(key, 0) + 1
-    return [dict(op=k[0], x_shape=k[1], param=k[2], strides=k[3], padding=k[4], count=n)
-            for k, n in specs.items()]
-
-
-def forward_gflop(model, batch: int = 1) -> float:
-    """2 x multiply-adds of every conv and transposed conv in one forward pass (GFLOP)."""
-    macs = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            _, oh, ow, f = layer.output_shape
-            macs += oh * ow * int(np.prod(layer.params["kernel"].shape[:3])) * f
-        elif kind == "Conv2DTranspose":
-            _, h, w, c = layer.input_shape
-            macs += h * w * int(np.prod(layer.params["kernel"].shape))
-    return 2 * macs * batch / 1e9
-
-
-def _spec_gflop(spec) -> float:
-    n, h, w, c = spec["x_shape"]
-    if spec["op"] == "Conv2D":
-        kh, kw, _, f = spec["param"]
-        from .ops.conv import conv_output_size
-        oh = conv_output_size(h, kh, spec["strides"][0], spec["padding"])
-        ow = conv_output_size(w, kw, spec["strides"][1], spec["padding"])
-        return 2 * n * oh * ow * kh * kw * c * f / 1e9
-    if spec["op"] == "Conv2DTranspose":
-        return 2 * n * h * w * int(np.prod(spec["param"])) / 1e9
-    return 0.0
-
-
-def spec_label(spec) -> str:
-    _, h, w, c = spec["x_shape"]
-    if spec["op"] == "MaxPooling2D":
-        return f"maxpool {spec['param'][0]}x{spec['param'][1]} {h}x{w}x{c}"
-    kh, kw = spec["param"][:2]
-    f = spec["param"][3] if spec["op"] == "Conv2D" else spec["param"][2]
-    name = "conv" if spec["op"] == "Conv2D" else "upconv"
-    return f"{name} {kh}x{kw}/{spec['strides'][0]} {h}x{w}x{c}->{f}"
-
-
-# ----------------------------------------------------------------------------- the contenders
-
-
-def _scratch_layer_calls(ops, spec, rng):
-    """(forward, backward) zero-argument calls of one layer shape for a NumPy-like ops module."""
-    x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
-    if spec["op"] == "MaxPooling2D":
-        fwd = lambda: ops.maxpool2d(x, spec["param"], spec["strides"], spec["padding"])  # noqa: E731
-        y, cache = fwd()
-        dy = rng.standard_normal(y.shape, dtype=np.float32)
-        return fwd, lambda: ops.maxpool2d_backward(dy, cache)
-    w = (rng.standard_normal(spec["param"], dtype=np.float32) * 0.05).astype(np.float32)
-    b = rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32)
-    op, op_back = ((ops.conv2d, ops.conv2d_backward) if spec["op"] == "Conv2D"
-                   else (ops.conv2d_transpose, ops.conv2d_transpose_backward))
-    fwd = lambda: op(x, w, b, spec["strides"], spec["padding"])  # noqa: E731
-    y, cache = fwd()
-    dy = rng.standard_normal(y.shape, dtype=np.float32)
-    return fwd, lambda: op_back(dy, cache)
-
-
-def _tf_layer_calls(tf, spec, rng):
-    """The same layer in TensorFlow: the forward op and its gradient ops, each in a tf.function."""
-    x = tf.constant(rng.standard_normal(spec["x_shape"], dtype=np.float32))
-    pad, s = spec["padding"].upper(), [1, *spec["strides"], 1]
-    opts = dict(strides=s, padding=pad)
-    if spec["op"] == "MaxPooling2D":
-        ksize = [1, *spec["param"], 1]
-        fwd = tf.function(lambda x: tf.nn.max_pool2d(x, ksize, s, pad))
-        y = fwd(x)
-        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
-        bwd = tf.function(lambda x, y, dy: tf.raw_ops.MaxPoolGrad(orig_input=x, orig_output=y, grad=dy,
-                                                                  ksize=ksize, strides=s, padding=pad))
-        return lambda: fwd(x).numpy(), lambda: bwd(x, y, dy).numpy()
-    w = tf.constant(rng.standard_normal(spec["param"], dtype=np.float32) * 0.05)
-    b = tf.constant(rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32))
-    if spec["op"] == "Conv2D":
-        fwd = tf.function(lambda x, w, b: tf.nn.bias_add(tf.nn.conv2d(x, w, s, pad), b))
-        y = fwd(x, w, b)
-        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
-        bwd = tf.function(lambda x, w, dy: (
-            tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy, **opts),
-            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), out_backprop=dy, **opts),
-            tf.reduce_sum(dy, axis=(0, 1, 2))))
-    else:                                   # transposed conv: forward is conv2d's input gradient
-        from .kernels.xp_ops import transpose_output_shape
-        out_shape = transpose_output_shape(spec["x_shape"], spec["param"], spec["strides"], spec["padding"])
-        fwd = tf.function(lambda x, w, b: tf.nn.bias_add(tf.nn.conv2d_transpose(x, w, out_shape, s, pad), b))
-        y = fwd(x, w, b)
-        dy = tf.constant(rng.standard_normal(y.shape, dtype=np.float32))
-        bwd = tf.function(lambda x, w, dy: (
-            tf.nn.conv2d(dy, w, s, pad),
-            tf.raw_ops.Conv2DBackpropFilter(input=dy, filter_sizes=tf.shape(w), out_backprop=x, **opts),
-            tf.reduce_sum(dy, axis=(0, 1, 2))))
-    return (lambda: fwd(x, w, b).numpy(),
-            lambda: [t.numpy() for t in bwd(x, w, dy)])
-
-
-def _scratch_model_calls(model, name, x, target, learning_rate=0.01):
-    """(forward, train step) of the scratch model on backend ``name``."""
-    from .ops.losses import binary_crossentropy
-    from .optimizers import SGD
-    opt = SGD(learning_rate)
-
-    def forward():
-        with backend.use_backend(name):
-            return model.forward(x, training=False)
-
-    def step():
-        with backend.use_backend(name):
-            y = model.forward(x, training=True)
-            loss, dy = binary_crossentropy(y, target)
-            model.backward(dy)
-            opt.apply(model.params, model.grads)
-            return loss
-    return forward, step
-
-
-def _tf_model_calls(model, x, target, learning_rate=0.01):
-    """(forward, train step) of the Keras twin, each compiled with tf.function."""
-    import keras
-    import tensorflow as tf
-
-    from .keras_ref import to_keras
-    km = to_keras(model)
-    opt, bce = keras.optimizers.SGD(learning_rate), keras.losses.BinaryCrossentropy()
-    xt, tt = tf.constant(x), tf.constant(target)
-    forward = tf.function(lambda x: km(x, training=False))
-
-    @tf.function
-    def step(x, t):
-        with tf.GradientTape() as tape:
-            loss = bce(t, km(x, training=True))
-        opt.apply(tape.gradient(loss, km.trainable_variables), km.trainable_variables)
-        return loss
-    return (lambda: forward(xt).numpy()), (lambda: step(xt, tt).numpy())
-
-
-def _torch_model_calls(model, x, target, learning_rate=0.01):  # pragma: no cover - torch not in CI
-    """(forward, train step) in PyTorch with the same weights (NCHW, kernels as (out, in, kh, kw))."""
-    import torch
-    import torch.nn.functional as F
-    p = {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in model.params.items()}
-    kern = lambda name: p[name + "/kernel"].permute(3, 2, 0, 1)        # noqa: E731 - HWIO / HWOI -> torch
-    depth, drop = model.depth, model.config["dropout"]
-
-    def net(xt, training):
-        h, skips = xt, []
-        conv = lambda h, n: F.relu(F.conv2d(h, kern(n), p[n + "/bias"], padding="same"))  # noqa: E731
-        for i in range(1, depth + 1):
-            h = conv(conv(h, f"enc{i}_conv1"), f"enc{i}_conv2")
-            h = F.dropout(h, drop, training) if i == depth and drop else h
-            skips.append(h)
-            h = F.max_pool2d(h, 2)
-        h = conv(conv(h, "bottleneck_conv1"), "bottleneck_conv2")
-        h = F.dropout(h, drop, training) if drop else h
-        for i in range(depth, 0, -1):
-            up = F.conv_transpose2d(h, kern(f"dec{i}_upconv"), p[f"dec{i}_upconv/bias"], stride=2)
-            h = conv(conv(torch.cat([up, skips[i - 1]], 1), f"dec{i}_conv1"), f"dec{i}_conv2")
-        return torch.sigmoid(F.conv2d(h, kern("head"), p["head/bias"]))
-    xt = torch.tensor(x.transpose(0, 3, 1, 2).copy())
-    tt = torch.tensor(target.transpose(0, 3, 1, 2).copy())
-    opt = torch.optim.SGD(list(p.values()), lr=learning_rate)
-
-    def step():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy(net(xt, True), tt)
-        loss.backward()
-        opt.step()
-        return float(loss)
-
-    def forward():
-        with torch.no_grad():
-            return net(xt, False).numpy()
-    return forward, step
-
-
-def shifted_views_conv(x, w):
-    """The measured alternative to im2col (stride 1, 'same', odd kernel): pad, flatten the rows, and take
-    one GEMM per kernel offset on a shifted slice of the flattened image (computed over the padded width,
-    the extra columns dropped at the end). x: (N, H, W, C), w: (KH, KW, C, F) -> y: (N, H, W, F)."""
-    n, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    ph, pw = kh // 2, kw // 2
-    x_pad = np.zeros((n, h + kh, wd + 2 * pw, c), dtype=x.dtype)   # one spare row keeps slices in range
-    x_pad[:, ph:ph + h, pw:pw + wd] = x
-    wp = wd + 2 * pw
-    flat = x_pad.reshape(n, -1, c)
-    y_ext, part = np.zeros((n, h * wp, f), dtype=x.dtype), np.empty((h * wp, f), dtype=x.dtype)
-    for i in range(n):
-        for a in range(kh):
-            for q in range(kw):
-                start = a * wp + q
-                np.matmul(flat[i, start:start + h * wp], w[a, q], out=part)
-                y_ext[i] += part
-    return y_ext.reshape(n, h, wp, f)[:, :, :wd]
-
-
 # ----------------------------------------------------------------------------- peak memory
 
 
@@ -332,10 +122,10 @@ def memory_probe(name: str, config: dict) -> dict:
     above the RSS it started from; for the scratch backends also tracemalloc's peak of the arrays
     allocated during one call (NumPy reports its buffers to tracemalloc)."""
     import tracemalloc
-    model, x, target = _model_and_data(config)
-    calls = (_tf_model_calls(model, x, target) if name == "tf" else
-             _torch_model_calls(model, x, target) if name == "torch" else
-             _scratch_model_calls(model, name, x, target))
+    model, x, target = model_and_data(config)
+    calls = (tf_model_calls(model, x, target) if name == "tf" else
+             torch_model_calls(model, x, target) if name == "torch" else
+             scratch_model_calls(model, name, x, target))
     def reset_peak():
         with open("/proc/self/clear_refs", "w") as fh:      # resets VmHWM to the current RSS
             fh.write("5")
@@ -376,14 +166,6 @@ def _memory_in_subprocess(name: str, config: dict) -> dict:
 # ----------------------------------------------------------------------------- the run
 
 
-def _model_and_data(config: dict):
-    model = UNet(**config, seed=0)
-    rng = np.random.default_rng(1)
-    x = rng.random((1, *model.input_shape), dtype=np.float32)
-    target = (rng.random((1, *model.output_shape[1:])) > 0.5).astype(np.float32)
-    return model, x, target
-
-
 def _contenders(backends):
     names = [b for b in backends if b in ("numpy", "numba") and b in backend.available_backends()]
     for name in ("tf", "torch"):
@@ -396,7 +178,8 @@ def _contenders(backends):
     return names
 
 
-def _with_ratios(stats: dict, gflop: float) -> dict:
+def with_ratios(stats: dict, gflop: float) -> dict:
+    """Adds "gflops" and "ratio_to_tf" (this median / TensorFlow's) to each backend's stats; returns stats."""
     tf_time = stats.get("tf", {}).get("median_s")
     for s in stats.values():
         s["gflops"] = gflop / s["median_s"] if gflop else None
@@ -417,17 +200,17 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
                "conv_strategies": []}
     log(f"float32 GEMM peak: {results['gemm_peak_gflops']:.0f} GFLOP/s; backends {names}")
     for label, config in plan["models"]:
-        model, x, target = _model_and_data(config)
+        model, x, target = model_and_data(config)
         gflop = forward_gflop(model)
         calls = {}
         for name in names:
-            maker = {"tf": _tf_model_calls, "torch": _torch_model_calls}.get(name)
-            calls[name] = maker(model, x, target) if maker else _scratch_model_calls(model, name, x, target)
+            maker = {"tf": tf_model_calls, "torch": torch_model_calls}.get(name)
+            calls[name] = maker(model, x, target) if maker else scratch_model_calls(model, name, x, target)
         entry = {"name": label, "config": {**config, "input_shape": list(config["input_shape"])},
                  "gflop_forward": gflop, "gflop_step": 3 * gflop}
         for i, part in enumerate(("forward", "train_step")):
             stats = time_round_robin({n: c[i] for n, c in calls.items()}, **timing)
-            entry[part] = _with_ratios(stats, entry["gflop_forward" if i == 0 else "gflop_step"])
+            entry[part] = with_ratios(stats, entry["gflop_forward" if i == 0 else "gflop_step"])
             log(f"{label} {part}: " + ", ".join(f"{n} {_ms(stats, n)} ms" for n in stats))
         if memory:
             entry["memory"] = {n: _memory_in_subprocess(n, entry["config"]) for n in names}
@@ -442,14 +225,14 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
                 continue
             if name == "tf":
                 import tensorflow as tf
-                fwd[name], bwd[name] = _tf_layer_calls(tf, spec, rng)
+                fwd[name], bwd[name] = tf_layer_calls(tf, spec, rng)
             else:
                 with backend.use_backend(name):
-                    fwd[name], bwd[name] = _scratch_layer_calls(backend.ops(), spec, rng)
-        gflop = _spec_gflop(spec)
+                    fwd[name], bwd[name] = scratch_layer_calls(backend.ops(), spec, rng)
+        gflop = spec_gflop(spec)
         row = {**spec, "label": spec_label(spec), "gflop_forward": gflop,
-               "forward": _with_ratios(time_round_robin(fwd, **timing), gflop),
-               "backward": _with_ratios(time_round_robin(bwd, **timing), 2 * gflop)}
+               "forward": with_ratios(time_round_robin(fwd, **timing), gflop),
+               "backward": with_ratios(time_round_robin(bwd, **timing), 2 * gflop)}
         results["layers"].append(row)
         log(f"{row['label']} fwd/bwd: "
             + ", ".join(f"{n} {_ms(row['forward'], n)}/{_ms(row['backward'], n)} ms" for n in row["forward"]))
@@ -487,7 +270,7 @@ def _strategies(spec, rng, timing) -> dict:
     stats = time_round_robin({"full im2col (numpy)": lambda: ref.conv2d(x, w, None, 1, "same"),
                               "chunked im2col (numba)": chunked, "winograd (numba)": winograd,
                               "shifted views": lambda: shifted_views_conv(x, w)}, **timing)
-    return {"label": spec_label(spec), **_with_ratios(stats, _spec_gflop(spec))}
+    return {"label": spec_label(spec), **with_ratios(stats, spec_gflop(spec))}
 
 
 # ----------------------------------------------------------------------------- the report
