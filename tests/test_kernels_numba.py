@@ -193,6 +193,26 @@ def test_maxpool_matches_reference_with_ties(rng, dtype, padding, pool, strides)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,padding", [((2, 8, 6, 5), "valid"), ((1, 7, 9, 3), "valid"),
+                                           ((1, 7, 9, 3), "same"), ((2, 4, 4, 70), "same")])
+def test_maxpool_2x2_fast_path_equals_the_general_loop(rng, dtype, shape, padding):
+    """U-Net's pool goes through the unrolled kernel when there is no padding (odd 'same' sizes pad,
+    and take the general loop); both give the reference's maxima and first-maximum routing, ties included."""
+    x = np.maximum(rng.integers(-2, 3, shape), 0).astype(dtype)
+    y, cache = nb.maxpool2d(x, 2, None, padding)
+    y_ref, cache_ref = ref.maxpool2d(x, 2, None, padding)
+    assert_same(y, y_ref)
+    y_general = np.empty_like(y)
+    argmax_general = np.empty_like(cache["argmax"])
+    (top, _), (left, _) = cache["pads"]
+    numba_loops.maxpool_forward(x, 2, 2, 2, 2, top, left, y_general, argmax_general)
+    np.testing.assert_array_equal(y, y_general)
+    np.testing.assert_array_equal(cache["argmax"], argmax_general)
+    dy = _rand(rng, y.shape, dtype)
+    assert_same(nb.maxpool2d_backward(dy, cache), ref.maxpool2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_matches_reference(rng, dtype):
     z = np.round(_rand(rng, (2, 5, 5, 3), dtype))            # exact zeros: the gradient there is 0
     y, cache = nb.relu(z)

@@ -169,7 +169,10 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     oh, ow, pad_h, pad_w = conv_geometry(x.shape, (ph, pw), (sh, sw), padding)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int8 if ph * pw <= 127 else np.int32)
-    loops.maxpool_forward(x, ph, pw, sh, sw, pad_h[0], pad_w[0], y, argmax)
+    if (ph, pw) == (sh, sw) == (2, 2) and pad_h == pad_w == (0, 0):
+        loops.maxpool2x2_forward(x, y, argmax)                 # U-Net's pool, unrolled
+    else:
+        loops.maxpool_forward(x, ph, pw, sh, sw, pad_h[0], pad_w[0], y, argmax)
     cache = {"x_shape": x.shape, "pads": (pad_h, pad_w), "argmax": argmax,
              "pool_size": (ph, pw), "strides": (sh, sw)}
     return y, cache
