@@ -128,10 +128,14 @@ minimal filtering, brought to CNNs by Lavin & Gray, 2016). Take a tile of $2 \ti
 depends on a $4 \times 4$ patch $d$ of the input, and done directly costs $2 \cdot 2 \cdot 3 \cdot 3 = 36$
 multiplies per (input, output) channel pair. With three fixed matrices,
 
-$$Y = A^T \left[ (G\,g\,G^T) \odot (B^T d\, B) \right] A, \qquad
-B^T = \begin{pmatrix} 1 & 0 & -1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & -1 & 1 & 0 \\ 0 & 1 & 0 & -1 \end{pmatrix},\;
-G = \begin{pmatrix} 1 & 0 & 0 \\ \tfrac12 & \tfrac12 & \tfrac12 \\ \tfrac12 & -\tfrac12 & \tfrac12 \\ 0 & 0 & 1 \end{pmatrix},\;
-A^T = \begin{pmatrix} 1 & 1 & 1 & 0 \\ 0 & 1 & -1 & -1 \end{pmatrix},$$
+$$Y = A^T \left[ (G\,g\,G^T) \odot (B^T d\, B) \right] A$$
+
+with
+
+$$B^T = \begin{pmatrix} 1 & 0 & -1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & -1 & 1 & 0 \\ 0 & 1 & 0 & -1 \end{pmatrix}, \qquad
+G = \begin{pmatrix} 1 & 0 & 0 \\ \tfrac12 & \tfrac12 & \tfrac12 \\ \tfrac12 & -\tfrac12 & \tfrac12 \\ 0 & 0 & 1 \end{pmatrix},$$
+
+$$A^T = \begin{pmatrix} 1 & 1 & 1 & 0 \\ 0 & 1 & -1 & -1 \end{pmatrix},$$
 
 the same four outputs cost **16** multiplies (the elementwise product $\odot$ of two $4 \times 4$ matrices): 2.25x
 fewer. The transforms only add, subtract and halve. Summed over input channels, the 16 elementwise products
@@ -390,15 +394,16 @@ ax[1].set_title("Per layer, forward (direct-conv FLOPs: Winograd layers can pass
 ax[1].legend(fontsize=7, loc="lower right")
 fig.tight_layout(); plt.show()"""),
 md(r"""What the figure says (and `benchmarks/README.md` explains in full, with the earlier Intel run beside it):
-* On the committed run (2-core AMD EPYC), the Numba backend does the seed model's forward pass in 0.86x
-  TensorFlow's time and a training step in 0.65x; the NumPy reference, the code of the chapters, takes 2.0x
-  and 1.1x. On an Intel Xeon with AVX-512, before Winograd, Numba was at 1.11-1.16x and 1.16-1.22x.
+* On the committed run (2-core AMD EPYC), the Numba backend does the seed model's forward pass in 0.83x
+  TensorFlow's time and a training step in 0.67x (0.86x and 0.65x on the run before it); the NumPy reference,
+  the code of the chapters, takes 2.0x and 1.1-1.3x. On an Intel Xeon with AVX-512, before Winograd, Numba
+  was at 1.11-1.16x and 1.16-1.22x.
 * The layers done by Winograd (section 3b) show **more GFLOP/s than the GEMM peak**: the count is the direct
   convolution's multiply-adds, and Winograd does 2.25x fewer of them. That is why it wins.
 * The first layer ($C = 1$) does so little arithmetic per pixel that no one gets near the peak, and the
   $16 \times 16$ layers keep im2col: there, transforming the $3 \times 3 \times 1024 \times 1024$ kernel costs
   what the smaller GEMMs save.
-* The small configuration (16 filters at the top, $128 \times 128$) is still faster in TensorFlow: with so few
+* The small configuration (16 filters at the top, $128 \times 128$) runs its forward pass faster in TensorFlow (Numba 1.4x; a step 1.0-1.3x): with so few
   channels, per-op overheads dominate, not arithmetic."""),
 md(r"""## 9. CuPy: the same ops on a GPU
 
