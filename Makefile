@@ -14,7 +14,7 @@ help:
 	@echo "make notebooks  rewrite and re-execute every chapter (stores their outputs)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
 	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/"
-	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (about 4 minutes)"
+	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (4-10 minutes, by CPU)"
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
 $(STAMP): pyproject.toml
