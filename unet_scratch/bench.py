@@ -257,11 +257,7 @@ def _strategies(spec, rng, timing) -> dict:
     wmat = w.reshape(kh * kw * c, f)
 
     def chunked():
-        saved, numba_conv.WINOGRAD = numba_conv.WINOGRAD, False
-        try:
-            return numba_conv.conv_forward_gemm(x, wmat, (kh, kw), (1, 1), (pad_h, pad_w), (oh, ow))
-        finally:
-            numba_conv.WINOGRAD = saved
+        return numba_conv.conv_forward_im2col(x, wmat, (kh, kw), (1, 1), (pad_h, pad_w), (oh, ow))
 
     def winograd():
         return numba_winograd.winograd_conv(x, wmat, (pad_h, pad_w), (oh, ow))

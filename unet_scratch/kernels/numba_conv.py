@@ -54,6 +54,16 @@ def _is_pointwise(kh, kw, strides, pads):
 
 
 def conv_forward_gemm(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
+    """y = conv(x_pad, w) (+ b): by Winograd where :func:`numba_winograd.use_winograd` says so (and
+    ``WINOGRAD`` is on), otherwise by :func:`conv_forward_im2col`. Same arguments and result."""
+    c, f = x.shape[3], wmat.shape[1]
+    if WINOGRAD and not _is_pointwise(*kernel_hw, strides, pads) \
+            and use_winograd(kernel_hw, strides, c, f, out_hw):
+        return winograd_conv(x, wmat, pads, out_hw, b)
+    return conv_forward_im2col(x, wmat, kernel_hw, strides, pads, out_hw, b)
+
+
+def conv_forward_im2col(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
     """y = im2col(x_pad) @ wmat (+ b), one chunk of output rows at a time.
 
     x: (N, H, W, C) contiguous, wmat: (KH*KW*C, F) rows ordered (kh, kw, c), pads: ((top, bottom),
@@ -69,8 +79,6 @@ def conv_forward_gemm(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
         if b is not None:
             loops.add_bias_rows(ym, b)
         return y.reshape(n, oh, ow, f)
-    if WINOGRAD and use_winograd((kh, kw), strides, c, f, out_hw):
-        return winograd_conv(x, wmat, pads, out_hw, b)
     k = kh * kw * c
     rows = _rows_per_chunk(ow, k, x.itemsize, MIN_CHUNK_PIXELS)
     cols = np.empty((min(rows, n * oh) * ow, k), dtype=x.dtype)
@@ -148,17 +156,18 @@ def conv_input_gradient_gemm(dy, w, x_shape, strides, pads, method=None):
 def conv_backward_gemm(x, dy, w, strides, pads):
     """(dx, dw) of a conv, x: (N, H, W, C), dy: (N, OH, OW, F), w: (KH, KW, C, F), all contiguous.
 
-    3x3 stride 1 with C <= F and enough channels and pixels: dx by the Winograd conv of dy with the flipped
-    kernel, dw by im2col(x). Stride 1 with C > F: ONE im2col of dy (KH*KW*F numbers per pixel) serves both products, chunk by
+    Stride 1 with C > F: ONE im2col of dy (KH*KW*F numbers per pixel) serves both products, chunk by
     chunk: dx = cols_dy @ W_flip, and X^T @ cols_dy is the weight gradient of the flipped kernel, so
-    dw[a, q, c, f] = (X^T @ cols_dy)[c, (KH-1-a, KW-1-q, f)]. Otherwise dx by col2im and dw by im2col(x).
+    dw[a, q, c, f] = (X^T @ cols_dy)[c, (KH-1-a, KW-1-q, f)]. Otherwise dw by im2col(x), and dx by
+    the Winograd conv of dy with the flipped kernel where Winograd applies (3x3 stride 1, enough channels and
+    pixels), else by col2im.
     """
     kh, kw, c, f = w.shape
-    if WINOGRAD and c <= f and use_winograd((kh, kw), strides, f, c, x.shape[1:3]):
-        return (conv_input_gradient_gemm(dy, w, x.shape, strides, pads, method="flip"),
-                conv_weight_gradient_gemm(x, dy, (kh, kw), strides, pads))
     if not use_flipped_conv(strides, c, f):
-        return (conv_input_gradient_gemm(dy, w, x.shape, strides, pads, method="col2im"),
+        # the flipped conv of dy has F inputs and C outputs; it only pays where Winograd runs it
+        by_winograd = WINOGRAD and use_winograd((kh, kw), strides, f, c, x.shape[1:3])
+        method = "flip" if by_winograd else "col2im"
+        return (conv_input_gradient_gemm(dy, w, x.shape, strides, pads, method=method),
                 conv_weight_gradient_gemm(x, dy, (kh, kw), strides, pads))
     n, h, wd, _ = x.shape
     (top, bottom), (left, right) = pads

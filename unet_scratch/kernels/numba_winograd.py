@@ -55,7 +55,7 @@ def winograd_kernel(wmat, c, f):
 
 
 def winograd_conv(x, wmat, pads, out_hw, b=None):
-    """y = conv3x3(x_pad, w) (+ b), stride 1: the same numbers as ``numba_conv.conv_forward_gemm``.
+    """y = conv3x3(x_pad, w) (+ b), stride 1: ``numba_conv.conv_forward_im2col``'s result up to rounding.
 
     x: (N, H, W, C) contiguous, wmat: (9*C, F) rows ordered (kh, kw, c), pads: ((top, bottom),
     (left, right)) (only top and left matter: the patches are read with a bounds check), out_hw: (OH, OW),
