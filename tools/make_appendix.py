@@ -32,8 +32,8 @@ from unet_scratch import UNet, data, metrics
 from unet_scratch.checks import check_finite, check_unet_size, nearest_legal_sizes
 from unet_scratch.ops.losses import binary_crossentropy
 from unet_scratch.training import fit
-from unet_scratch.keras_ref import import_tensorflow, _keras
-tf = import_tensorflow(); keras = _keras()
+from unet_scratch.keras_ref import import_tensorflow, import_keras
+tf = import_tensorflow(); keras = import_keras()
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)

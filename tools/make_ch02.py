@@ -18,9 +18,9 @@ import matplotlib.pyplot as plt
 
 from unet_scratch import ops
 from unet_scratch.gradcheck import numeric_gradient, rel_error
-from unet_scratch.keras_ref import import_tensorflow, _keras
+from unet_scratch.keras_ref import import_tensorflow, import_keras
 
-tf = import_tensorflow(); keras = _keras()
+tf = import_tensorflow(); keras = import_keras()
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)"""),
 md(r"""## 1. ReLU

@@ -30,8 +30,8 @@ from unet_scratch.backend import available_backends
 from unet_scratch.ops.concat import concatenate, concatenate_backward, crop_amounts, center_crop, center_crop_backward
 from unet_scratch.ops.losses import binary_crossentropy
 from unet_scratch.optimizers import Adam
-from unet_scratch.keras_ref import import_tensorflow, _keras
-tf = import_tensorflow(); keras = _keras()
+from unet_scratch.keras_ref import import_tensorflow, import_keras
+tf = import_tensorflow(); keras = import_keras()
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)"""),

@@ -25,9 +25,9 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # quiet TensorFlow (set before it is 
 import numpy as np
 import matplotlib.pyplot as plt
 from unet_scratch import UNet, data
-from unet_scratch.keras_ref import (import_tensorflow, _keras, build_keras_unet, to_keras, from_keras,
+from unet_scratch.keras_ref import (import_tensorflow, import_keras, build_keras_unet, to_keras, from_keras,
                                     compare, lockstep, FORWARD_ATOL, GRAD_RTOL)
-tf = import_tensorflow(); keras = _keras()
+tf = import_tensorflow(); keras = import_keras()
 
 keras.utils.set_random_seed(0)   # Python, NumPy and TensorFlow seeds in one call
 rng = np.random.default_rng(0)

@@ -26,8 +26,8 @@ from unet_scratch.ops.activations import sigmoid
 from unet_scratch.ops.losses import binary_crossentropy, dice_loss, log_softmax, weighted_softmax_crossentropy
 from unet_scratch.weightmap import weight_map, class_weights, nearest_two_distances
 from unet_scratch.gradcheck import numeric_gradient, rel_error
-from unet_scratch.keras_ref import import_tensorflow, _keras
-tf = import_tensorflow(); keras = _keras()
+from unet_scratch.keras_ref import import_tensorflow, import_keras
+tf = import_tensorflow(); keras = import_keras()
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)

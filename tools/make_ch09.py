@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt
 import unet_scratch as us
 from unet_scratch import UNet, bench, ops
 from unet_scratch.backend import available_backends, get_backend, set_backend, use_backend
-from unet_scratch.keras_ref import import_tensorflow, _keras
-tf = import_tensorflow(); keras = _keras()
+from unet_scratch.keras_ref import import_tensorflow, import_keras
+tf = import_tensorflow(); keras = import_keras()
 tf.get_logger().setLevel("ERROR")          # no retracing notes from the benchmark's tf.functions
 
 rng = np.random.default_rng(0)

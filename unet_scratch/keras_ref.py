@@ -50,8 +50,8 @@ def import_tensorflow():
         raise ImportError("this needs TensorFlow: pip install -e '.[keras]' (or make venv)") from err
 
 
-def _keras():
-    """Import Keras 3 (TensorFlow backend unless KERAS_BACKEND says otherwise), quietly."""
+def import_keras():
+    """Keras 3 (TensorFlow backend unless KERAS_BACKEND says otherwise), imported quietly."""
     try:
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             import_tensorflow()
@@ -71,7 +71,7 @@ def build_keras_unet(input_shape=(256, 256, 1), base_filters=64, depth=4, paddin
     strides=(2, 2), padding='same'), concatenate([up, skip]), Conv2D(1, 1, activation='sigmoid').
     ``padding="valid"`` adds Cropping2D on the skips (the paper's network).
     """
-    keras = _keras()
+    keras = import_keras()
     L = keras.layers
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
@@ -190,7 +190,7 @@ def fit_keras(model, train, val=None, epochs=1, batch_size=4, learning_rate=1e-3
     import time
 
     from . import training
-    keras = _keras()
+    keras = import_keras()
     if loss not in ("bce", "dice", "bce_dice"):
         raise ValueError(f"fit_keras supports the sigmoid-head losses 'bce', 'dice', 'bce_dice', not {loss!r}")
     keras_model = to_keras(model, keras_model)

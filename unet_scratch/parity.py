@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .keras_ref import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, _keras, to_keras
+from .keras_ref import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, import_keras, to_keras
 
 
 @dataclass
@@ -184,7 +184,7 @@ def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
     loss is mean(output * g) for a fixed random g, which exercises every gradient. Dropout runs in
     inference mode on both sides. The Keras gradients come from ``tf.GradientTape`` (TensorFlow backend).
     """
-    keras = _keras()
+    keras = import_keras()
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError("compare() takes Keras gradients with tf.GradientTape: "
                            "set KERAS_BACKEND=tensorflow")
@@ -280,7 +280,7 @@ def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_ra
     BinaryCrossentropy then quietly computes the loss from the logits, without clipping. The scratch side
     uses the probability form with Keras's clipping; away from p = 0 or 1 the two agree to rounding.
     """
-    keras = _keras()
+    keras = import_keras()
     import tensorflow as tf
     from .ops.losses import binary_crossentropy
     from .optimizers import SGD, Adam
