@@ -2,7 +2,8 @@
 
 Every layer has the same small interface, with Keras's argument names:
 
-    y  = layer.forward(x, training=False)   # builds the weights on the first call
+    y  = layer(x, training=False)            # forward, then any forward hooks; builds weights on first call
+    y  = layer.forward(x, training=False)    # the forward pass alone (no hooks)
     dx = layer.backward(dy)                  # fills layer.grads, returns the input gradient
     layer.params["kernel"], layer.params["bias"]   # assign to set weights (shape-checked)
     layer.grads["kernel"],  layer.grads["bias"]
@@ -63,7 +64,9 @@ class ParamDict(dict):
         check_finite(value, f"{layer.name}/{key}")
         dict.__setitem__(self, key, np.array(value, dtype=layer.dtype))
 
-    def _init(self, key, value):
+    def create(self, key, value):
+        """Add (or replace) a weight as it is, without the setter's checks: for ``build`` and for moving
+        a layer's weights between devices (the value may be a NumPy or a CuPy array)."""
         dict.__setitem__(self, key, value)
 
 
@@ -84,6 +87,40 @@ class Layer:
         self.built = False
         self.input_shape = None
         self.output_shape = None
+        self._cache = _NO_CACHE
+        self._hooks: dict[int, object] = {}
+
+    # ------------------------------------------------------------------ calling, hooks, the cache
+    def __call__(self, x, training=False, **kwargs):
+        """``forward``, then each forward hook in the order registered (how the U-Net calls its layers)."""
+        y = self.forward(x, training, **kwargs)
+        for hook in list(self._hooks.values()):
+            replaced = hook(self, x, y)
+            if replaced is not None:
+                y = self.replace_output(replaced)
+        return y
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(layer, x, y)`` after every ``layer(x)``; returns a function that removes it.
+
+        A hook that returns ``None`` only observes (records activations, say). One that returns an array
+        replaces the layer's output: the next layer receives it, and ``backward`` then runs as if this
+        layer had produced it (see :meth:`replace_output`). ``parity.compare`` uses both kinds.
+        """
+        key = max(self._hooks, default=-1) + 1
+        self._hooks[key] = hook
+
+        def remove():
+            self._hooks.pop(key, None)
+        return remove
+
+    def replace_output(self, y):
+        """Make the last forward's output ``y``; layers whose backward depends on their own output
+        (a fused ReLU's mask) rebuild that part of the cache from ``y``. Returns ``y``."""
+        return y
+
+    def clear_cache(self):
+        """Forget the last forward pass (``backward`` then says so instead of using stale arrays)."""
         self._cache = _NO_CACHE
 
     def build(self, input_shape) -> tuple:
@@ -144,9 +181,9 @@ class _ConvBase(Layer):
 
     def build(self, input_shape):
         shape = self._kernel_shape(int(input_shape[-1]))
-        self.params._init("kernel", self.kernel_initializer(shape, self.rng, self.dtype))
+        self.params.create("kernel", self.kernel_initializer(shape, self.rng, self.dtype))
         if self.use_bias:
-            self.params._init("bias", self.bias_initializer((self.filters,), self.rng, self.dtype))
+            self.params.create("bias", self.bias_initializer((self.filters,), self.rng, self.dtype))
         return super().build(input_shape)
 
     def _activate(self, z):
@@ -168,6 +205,15 @@ class _ConvBase(Layer):
         z, conv_cache = self._op(x, self.params["kernel"], self.params.get("bias"),
                                  self.strides, self.padding)
         y, act_cache = (z, None) if logits else self._activate(z)
+        self._cache = (conv_cache, act_cache, logits)
+        return y
+
+    def replace_output(self, y):
+        """A fused ReLU takes its mask from the new output (relu(y) = y where y >= 0); the sigmoid's or
+        softmax's cache stays the one this layer computed."""
+        conv_cache, act_cache, logits = self._backward_cache()
+        if self.activation == "relu" and not logits:
+            act_cache = self._ops.relu(y)[1]
         self._cache = (conv_cache, act_cache, logits)
         return y
 

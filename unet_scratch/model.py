@@ -42,10 +42,10 @@ class EncoderBlock:
         return [l for l in (self.conv1, self.conv2, self.drop, self.pool) if l is not None]
 
     def forward(self, x, training=False):
-        h = self.conv2.forward(self.conv1.forward(x))
+        h = self.conv2(self.conv1(x))
         if self.drop is not None:
-            h = self.drop.forward(h, training)
-        return h, self.pool.forward(h)
+            h = self.drop(h, training)
+        return h, self.pool(h)
 
     def backward(self, dpooled, dskip):
         # The skip's gradient (from the decoder) joins the gradient coming up the contracting path.
@@ -71,8 +71,8 @@ class Bottleneck:
         return [l for l in (self.conv1, self.conv2, self.drop) if l is not None]
 
     def forward(self, x, training=False):
-        h = self.conv2.forward(self.conv1.forward(x))
-        return self.drop.forward(h, training) if self.drop is not None else h
+        h = self.conv2(self.conv1(x))
+        return self.drop(h, training) if self.drop is not None else h
 
     def backward(self, dy):
         if self.drop is not None:
@@ -109,11 +109,11 @@ class DecoderBlock:
         return self.conv2.build(self.conv1.build(shape))
 
     def forward(self, x, skip):
-        up = self.upconv.forward(x)
+        up = self.upconv(x)
         if self.crop is not None:
-            skip = self.crop.forward(skip)
-        h = self.concat.forward([up, skip])
-        return self.conv2.forward(self.conv1.forward(h))
+            skip = self.crop(skip)
+        h = self.concat([up, skip])
+        return self.conv2(self.conv1(h))
 
     def backward(self, dy):
         """Returns (dx, dskip): the concatenation's gradient splits into the up-conv's and the skip's."""
@@ -133,13 +133,15 @@ class UNet:
     dropout: rate after the deepest encoder block and the bottleneck (0 or None: no dropout layers).
     out_channels, out_activation: the 1x1 head ("sigmoid", "softmax" or None for logits).
     kernel_initializer: "glorot_uniform" (Keras's default) or "he_normal" (the paper's).
+    skip_connections: False cuts the skips for experiments (chapter 04): the decoder receives zeros in
+    their place and no gradient goes back across, with the same layers and parameters as the real U-Net.
 
     x: (N, H, W, C) -> y: (N, H, W, out_channels) for "same"; (N, H - 184, W - 184, out) for "valid", depth 4.
     """
 
     def __init__(self, input_shape=(256, 256, 1), base_filters=64, depth=4, padding="same", dropout=0.5,
                  out_channels=1, out_activation="sigmoid", kernel_initializer="glorot_uniform",
-                 seed=None, dtype="float32"):
+                 seed=None, dtype="float32", skip_connections=True):
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
         if int(depth) < 1 or int(base_filters) < 1:
@@ -151,6 +153,9 @@ class UNet:
                            depth=int(depth), padding=padding, dropout=float(dropout or 0.0),
                            out_channels=int(out_channels), out_activation=out_activation,
                            kernel_initializer=kernel_initializer, dtype=str(np.dtype(dtype)))
+        if not skip_connections:
+            self.config["skip_connections"] = False     # only when cut: the article's config is unchanged
+        self.skip_connections = bool(skip_connections)
         self.depth, self.padding, self.dtype = int(depth), padding, np.dtype(dtype)
         self.input_shape = tuple(int(s) for s in input_shape)
         rng = np.random.default_rng(seed)
@@ -193,11 +198,11 @@ class UNet:
         h = x
         for block in self.encoder:
             skip, h = block.forward(h, training)
-            skips.append(skip)
+            skips.append(skip if self.skip_connections else np.zeros_like(skip))
         h = self.bottleneck.forward(h, training)
         for block, skip in zip(self.decoder, reversed(skips)):
             h = block.forward(h, skip)
-        return self.head.forward(h, logits=logits)
+        return self.head(h, logits=logits)
 
     def backward(self, dy):
         """dy: dL/dy shaped like the output -> dL/dx; fills every layer's grads."""
@@ -205,7 +210,7 @@ class UNet:
         dskips = []
         for block in reversed(self.decoder):          # shallowest first: dskips in encoder order 1..depth
             dh, dskip = block.backward(dh)
-            dskips.append(dskip)
+            dskips.append(dskip if self.skip_connections else np.zeros_like(dskip))
         dh = self.bottleneck.backward(dh)
         for block, dskip in zip(reversed(self.encoder), reversed(dskips)):
             dh = block.backward(dh, dskip)

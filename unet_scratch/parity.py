@@ -118,39 +118,34 @@ class ParityReport:
         return ax
 
 
+def _run_with_hooks(model, hook, x):
+    """One forward pass of ``model`` with ``hook`` registered on every layer (removed afterwards)."""
+    removers = [layer.register_forward_hook(hook) for layer in model.layers]
+    try:
+        return model.forward(x, training=False)
+    finally:
+        for remove in removers:
+            remove()
+
+
 def _record_outputs(model, x):
     """Run the scratch model once, keeping each layer's output by name."""
     outputs = {}
-    for layer in model.layers:
-        def recording(inp, training=False, _layer=layer, _forward=layer.forward, **kw):
-            out = _forward(inp, training, **kw)
-            outputs[_layer.name] = out
-            return out
-        layer.forward = recording          # an instance attribute shadows the method...
-    try:
-        y = model.forward(x, training=False)
-    finally:
-        for layer in model.layers:
-            del layer.forward               # ...and deleting it restores the method
-    return y, outputs
+
+    def record(layer, inp, out):
+        outputs[layer.name] = out
+    return _run_with_hooks(model, record, x), outputs
 
 
 def _teacher_forced_backward(model, keras_outputs, dy):
-    """Backward through the scratch model with every layer's forward cache built from Keras's activations."""
-    for layer in model.layers:
-        def forced(inp, training=False, _layer=layer, _forward=layer.forward, **kw):
-            _forward(inp, training, **kw)                 # caches from Keras's input ...
-            out = keras_outputs[_layer.name]
-            if getattr(_layer, "activation", None) == "relu":   # ... and the ReLU mask from its output
-                conv_cache, _, logits = _layer._cache
-                _layer._cache = (conv_cache, _layer._ops.relu(out)[1], logits)
-            return out                                    # ... which the next layer receives
-        layer.forward = forced
-    try:
-        model.forward(keras_outputs["__input__"], training=False)
-    finally:
-        for layer in model.layers:
-            del layer.forward
+    """Backward through the scratch model with every layer's forward cache built from Keras's activations.
+
+    Each layer runs its forward on Keras's input to it (the previous layer's Keras output, handed on by the
+    hook), and its output is then replaced by Keras's, which also gives a fused ReLU Keras's mask.
+    """
+    def force(layer, inp, out):
+        return keras_outputs[layer.name]
+    _run_with_hooks(model, force, keras_outputs["__input__"])
     return model.backward(dy)
 
 

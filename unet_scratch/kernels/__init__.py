@@ -41,8 +41,8 @@ def to_device(model, device: str):
     for layer in model.layers:
         for name, value in list(layer.params.items()):
             # ParamDict's checked setter converts with np.asarray, which CuPy arrays refuse on purpose
-            layer.params._init(name, move(value))
+            layer.params.create(name, move(value))
         for name, value in list(layer.grads.items()):
             layer.grads[name] = move(value)
-        layer._cache = None
+        layer.clear_cache()
     return model
