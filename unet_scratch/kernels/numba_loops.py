@@ -20,6 +20,13 @@ OpenBLAS keeps a worker thread spinning for a while after every GEMM; a Numba pa
 right after a GEMM competes with it for the second core. Measured there: a ReLU pass after a GEMM took
 8.0 ms with Numba's OpenMP threads against 2.2 ms single-threaded, and chunked im2col convolutions ran
 4 to 15 times slower in parallel mode. With many cores or a quiet BLAS, try the switch.
+
+Cache. Only the default (serial) mode caches its machine code on disk (``cache=not PARALLEL``). Numba's
+cache index is keyed by the signature, the CPU and the function's bytecode, not by the jit flags
+(numba/numba#6845), so one shared cache would hand the parallel code of one run to every later default
+run, and the serial code to a parallel run. Parallel mode therefore compiles the loops it uses in each
+new process (about a second per kernel and dtype, measured on 2 cores); ``tests/test_numba_cache.py``
+checks that each mode runs its own machine code.
 """
 from __future__ import annotations
 
@@ -29,7 +36,8 @@ import numpy as np
 from numba import njit, prange
 
 PARALLEL = os.environ.get("UNET_SCRATCH_NUMBA_PARALLEL", "0") == "1"
-_jit = dict(cache=True, parallel=PARALLEL, fastmath=False, nogil=True)
+# the cache does not know the parallel flag (see the module docstring): only the serial code is cached
+_jit = dict(cache=not PARALLEL, parallel=PARALLEL, fastmath=False, nogil=True)
 
 
 # ----------------------------------------------------------------------------- convolution copies
