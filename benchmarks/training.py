@@ -56,7 +56,7 @@ def _machine():
 
 def membranes(args):
     import unet_scratch as us
-    from unet_scratch import data, training
+    from unet_scratch import data, metrics, training
     from unet_scratch.keras_ref import fit_keras
     cfg = dict(MEMBRANES)
     us.set_backend("numba")
@@ -84,8 +84,8 @@ def membranes(args):
     hk, keras_model = fit_keras(keras_start, tr[:2], va[:2], epochs=len(h.epoch), verbose=1, **fit_args)
     keras_seconds = time.perf_counter() - t0
     pk = keras_model.predict([te[0]], batch_size=4, verbose=0)
-    inter, total = training._dice_counts(pk, te[1])
-    keras_dice = training._dice((inter, total))
+    inter, total = metrics.dice_counts(pk, te[1])
+    keras_dice = metrics.dice_from_counts(inter, total)
     print(f"keras: {len(hk.epoch)} epochs in {keras_seconds:.0f} s, test Dice {keras_dice:.4f}", flush=True)
     result = dict(config=cfg, machine=_machine(), backend="numba",
                   scratch=dict(history=h.history, seconds=scratch_seconds, test_dice=test["dice"],

@@ -145,6 +145,15 @@ def test_lockstep_training(keras_ref, optimizer, lr):
     assert result.max_rel_diff <= 1e-4, result.rel_diff
     assert result.scratch_losses[-1] < result.scratch_losses[0]          # it learned something
     assert result.weight_rel_diff < 1e-4
+    assert result.passed
+
+
+def test_lockstep_passed_needs_the_weights_too():
+    """Equal loss curves with weights that drifted apart is not a pass."""
+    from unet_scratch.keras_ref import WEIGHT_RTOL, LockstepResult
+    same_losses = dict(scratch_losses=[1.0, 0.5], keras_losses=[1.0, 0.5], rel_diff=[0.0, 0.0], optimizer="sgd")
+    assert LockstepResult(weight_rel_diff=WEIGHT_RTOL / 2, **same_losses).passed
+    assert not LockstepResult(weight_rel_diff=WEIGHT_RTOL * 10, **same_losses).passed
 
 
 def test_missing_keras_gives_install_hint(monkeypatch):

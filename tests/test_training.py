@@ -7,6 +7,8 @@ import pytest
 from unet_scratch import UNet, data, training
 from unet_scratch.gradcheck import numeric_gradient, rel_error
 from unet_scratch.ops.activations import sigmoid
+from unet_scratch.ops.losses import binary_crossentropy
+from unet_scratch.optimizers import get_optimizer
 
 
 def small_model(seed=0, dropout=0.5, **kw):
@@ -31,11 +33,11 @@ def test_logits_forward_and_backward_match_the_sigmoid_head(rng):
     y = model.forward(x)
     np.testing.assert_allclose(sigmoid(z)[0], y, rtol=1e-12)
     t = (rng.random(y.shape) > 0.5).astype(float)
-    _, dz = training.binary_crossentropy(z, t, from_logits=True)
+    _, dz = binary_crossentropy(z, t, from_logits=True)
     model.forward(x, logits=True)
     model.backward(dz)
     g_logits = {k: v.copy() for k, v in model.grads.items()}
-    _, dp = training.binary_crossentropy(y, t)
+    _, dp = binary_crossentropy(y, t)
     model.forward(x)
     model.backward(dp)
     for k in g_logits:
@@ -150,7 +152,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path, tiny):
     history = training.fit(model, tiny, epochs=3, batch_size=2, checkpoint_dir=tmp_path, verbose=0)
     assert "interrupted" in history.stop_reason and len(calls) == 2
     state = training.load_checkpoint(tmp_path / training.CHECKPOINT, small_model(seed=3),
-                                     training.get_optimizer("adam"))
+                                     get_optimizer("adam"))
     assert (state["epoch"], state["step"]) == (0, 2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -206,7 +208,7 @@ def test_unknown_loss_and_wrong_head():
 
 def test_lr_schedule_sets_the_rate_each_epoch(tiny):
     seen = []
-    opt = training.get_optimizer("sgd", learning_rate=0.1)
+    opt = get_optimizer("sgd", learning_rate=0.1)
     real_apply = opt.apply
 
     def recording_apply(params, grads):

@@ -47,8 +47,13 @@ def flip_rotate(image, mask, rng):
     Returns (image, mask) with the same shapes (rotations by 90 degrees only when H == W).
     """
     image, mask = _check_pair_shapes(image, mask)
-    k, flip = _symmetry(rng, image.shape)
-    return _apply_symmetry(image, k, flip), _apply_symmetry(mask, k, flip)
+    return _flip_rotate_all((image, mask), rng)
+
+
+def _flip_rotate_all(arrays, rng):
+    """One symmetry drawn from rng, applied to every array of the tuple (None stays None)."""
+    k, flip = _symmetry(rng, arrays[0].shape)
+    return tuple(None if a is None else _apply_symmetry(a, k, flip) for a in arrays)
 
 
 def displacement_field(shape, rng, grid=3, sigma=10.0):
@@ -88,17 +93,22 @@ def elastic_deform(image, mask, rng, grid=3, sigma=10.0):
     Returns (image, mask), shapes and dtypes unchanged.
     """
     image, mask = _check_pair_shapes(image, mask)
+    return _elastic_all(image, mask, None, rng, grid, sigma)[:2]
+
+
+def _elastic_all(image, mask, weight, rng, grid, sigma):
+    """One displacement field drawn from rng: the image bicubic (clipped to its range), the mask nearest,
+    the weight map (or None) bilinear."""
     field = displacement_field(image.shape, rng, grid, sigma)
     warped = warp(image, field, order=3)
     if image.size:
         warped = np.clip(warped, image.min(), image.max())
-    return warped, warp(mask, field, order=0)
+    return warped, warp(mask, field, order=0), None if weight is None else warp(weight, field, order=1)
 
 
 def augment(image, mask, rng, grid=3, sigma=10.0):
     """flip_rotate, then elastic_deform: (H, W[, C]) image and mask -> same shapes."""
-    image, mask = flip_rotate(image, mask, rng)
-    return elastic_deform(image, mask, rng, grid=grid, sigma=sigma)
+    return augment_with_weights(image, mask, None, rng, elastic=True, grid=grid, sigma=sigma)[:2]
 
 
 def augment_with_weights(image, mask, weight, rng, elastic=True, grid=3, sigma=10.0):
@@ -106,13 +116,7 @@ def augment_with_weights(image, mask, weight, rng, elastic=True, grid=3, sigma=1
     rng, so (image, mask) come out as ``augment`` (or ``flip_rotate`` alone with elastic=False) gives them.
     The weight map is resampled bilinearly. Returns (image, mask, weight)."""
     image, mask = _check_pair_shapes(image, mask)
-    k, flip = _symmetry(rng, image.shape)
-    image, mask = _apply_symmetry(image, k, flip), _apply_symmetry(mask, k, flip)
-    weight = None if weight is None else _apply_symmetry(weight, k, flip)
+    image, mask, weight = _flip_rotate_all((image, mask, weight), rng)
     if elastic:
-        field = displacement_field(image.shape, rng, grid, sigma)
-        warped = warp(image, field, order=3)
-        image = np.clip(warped, image.min(), image.max()) if image.size else warped
-        mask = warp(mask, field, order=0)
-        weight = None if weight is None else warp(weight, field, order=1)
+        image, mask, weight = _elastic_all(image, mask, weight, rng, grid, sigma)
     return image, mask, weight

@@ -18,6 +18,7 @@ import numpy as np
 from . import backend
 from .checks import check_finite
 from .initializers import get_initializer
+from .ops.concat import crop2d, crop2d_backward
 
 _ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax")
 _NO_CACHE = object()        # "forward has not run yet" (a cache itself may legitimately be None)
@@ -372,17 +373,9 @@ class Cropping2D(Layer):
 
     def forward(self, x, training=False):
         self._check_built(x)
-        (t, b), (l, r) = self.cropping
-        n, h, w, c = x.shape
-        if h - t - b < 1 or w - l - r < 1:
-            raise ValueError(f"layer {self.name!r}: cropping {self.cropping} leaves nothing of {x.shape}")
-        self._cache = x.shape
-        return x[:, t:h - b, l:w - r]
+        y, self._cache = crop2d(x, self.cropping)
+        return y
 
     def backward(self, dy):
         """The gradient of a crop: dy pasted back into zeros of the input's shape."""
-        (t, b), (l, r) = self.cropping
-        n, h, w, c = self._backward_cache()
-        dx = np.zeros_like(dy, shape=(n, h, w, c))
-        dx[:, t:h - b, l:w - r] = dy
-        return dx
+        return crop2d_backward(dy, self._backward_cache())

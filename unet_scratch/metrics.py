@@ -44,9 +44,19 @@ def _binary_pair(pred, target):
 
 def dice(pred, target):
     """Dice coefficient 2|A and B| / (|A| + |B|) of two masks (any equal shapes) -> float; 1.0 if both empty."""
+    return dice_from_counts(*dice_counts(pred, target))
+
+
+def dice_counts(pred, target):
+    """(|A and B|, |A| + |B|) as ints: summed over the batches of an epoch, they give one global Dice
+    (``dice_from_counts``), as ``training.fit`` reports it."""
     a, b = _binary_pair(pred, target)
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+    return int(np.logical_and(a, b).sum()), int(a.sum() + b.sum())
+
+
+def dice_from_counts(intersection, total):
+    """2 * intersection / total, 1.0 when total is 0 (both masks empty)."""
+    return 1.0 if total == 0 else float(2 * intersection / total)
 
 
 def iou(pred, target):

@@ -6,7 +6,7 @@ This module is the ``numpy`` backend: the readable reference that the Numba and 
 from .activations import (relu, relu_backward, sigmoid, sigmoid_backward, softmax,  # noqa: F401
                           softmax_backward)
 from .concat import (center_crop, center_crop_backward, concatenate, concatenate_backward,  # noqa: F401
-                     crop_amounts)
+                     crop2d, crop2d_backward, crop_amounts)
 from .conv import (col2im, conv2d, conv2d_backward, conv2d_backward_naive, conv2d_naive,  # noqa: F401
                    conv_output_size, im2col, padding_amounts)
 from .conv_transpose import (conv2d_transpose, conv2d_transpose_backward,  # noqa: F401

@@ -78,23 +78,43 @@ def crop_amounts(height, width, target_h, target_w):
     return (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)
 
 
+def crop2d(x, cropping):
+    """Cut rows and columns off the borders, like ``keras.layers.Cropping2D``.
+
+    x: (N, H, W, C); cropping: ((top, bottom), (left, right)).
+    Returns (y, cache): y (N, H - top - bottom, W - left - right, C), a view into x (a crop is a slice, no
+    copy); cache = (x.shape, top, left).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"cropping expects an NHWC tensor (N, H, W, C), got shape {x.shape}")
+    (top, bottom), (left, right) = ((int(a), int(b)) for a, b in cropping)
+    h, w = x.shape[1] - top - bottom, x.shape[2] - left - right
+    if min(top, bottom, left, right) < 0 or h < 1 or w < 1:
+        raise ValueError(f"cropping {((top, bottom), (left, right))} of a tensor of shape {tuple(x.shape)} "
+                         "must be >= 0 and leave at least 1 x 1 pixels")
+    return x[:, top:top + h, left:left + w], (x.shape, top, left)
+
+
+def crop2d_backward(dy, cache):
+    """dy: (N, h, w, C) -> dx: (N, H, W, C), zeros except dy pasted where the crop was taken."""
+    shape, top, left = cache
+    dx = np.zeros_like(dy, shape=shape)
+    dx[:, top:top + dy.shape[1], left:left + dy.shape[2]] = dy
+    return dx
+
+
 def center_crop(x, size):
-    """The paper's skip crop.
+    """The paper's skip crop: :func:`crop2d` by the centred amounts of :func:`crop_amounts`.
 
     x: (N, H, W, C); size: (h, w) with h <= H, w <= W.
-    Returns (y, cache): y (N, h, w, C), a view into x (a crop is a slice, no copy);
-    cache = (x.shape, top, left).
+    Returns (y, cache): y (N, h, w, C), a view into x; cache = (x.shape, top, left).
     """
     if x.ndim != 4:
         raise ValueError(f"center_crop expects an NHWC tensor (N, H, W, C), got shape {x.shape}")
     h, w = (int(s) for s in size)
-    (top, _), (left, _) = crop_amounts(x.shape[1], x.shape[2], h, w)
-    return x[:, top:top + h, left:left + w], (x.shape, top, left)
+    return crop2d(x, crop_amounts(x.shape[1], x.shape[2], h, w))
 
 
 def center_crop_backward(dy, cache):
     """dy: (N, h, w, C) -> dx: (N, H, W, C), zeros except dy pasted where the crop was taken."""
-    shape, top, left = cache
-    dx = np.zeros(shape, dtype=dy.dtype)
-    dx[:, top:top + dy.shape[1], left:left + dy.shape[2]] = dy
-    return dx
+    return crop2d_backward(dy, cache)

@@ -3,7 +3,7 @@
 ``compare`` runs the same input through both networks, records every layer's output on each side, and
 takes the gradient of the same loss with respect to every weight (Keras's through ``tf.GradientTape``).
 ``lockstep`` trains both from identical weights on identical batches and compares the loss curves.
-Both are re-exported by :mod:`unet_scratch.keras_ref`.
+Both are re-exported by :mod:`unet_scratch.keras_ref`, with the rest of the Keras side.
 
 Why the gradients are compared "teacher-forced". In float32 two values of a pooling window can differ by
 one rounding step on one side and be equal, or ordered the other way, on the other. Both frameworks then
@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .keras_ref import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, import_keras, to_keras
+from .imports import import_keras
+from .keras_transfer import to_keras
+from .tolerances import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, WEIGHT_RTOL
 
 
 @dataclass
@@ -151,7 +153,7 @@ def _teacher_forced_backward(model, keras_outputs, dy):
 
 def _near_ties(model, outs_scratch, outs_keras):
     """Per pooling layer: how many windows pick a different first maximum on the two sides."""
-    from .ops.pool import maxpool2d
+    from ..ops.pool import maxpool2d
     ties, previous = {}, "__input__"
     for layer in model.layers:
         if type(layer).__name__ == "MaxPooling2D":
@@ -167,7 +169,7 @@ def _near_ties(model, outs_scratch, outs_keras):
 def _loss_and_grad(y_pred, y_true, g):
     """Scratch side: BCE against y_true for a sigmoid head, else the projection loss mean(y * g)."""
     if y_true is not None:
-        from .ops.losses import binary_crossentropy
+        from ..ops.losses import binary_crossentropy
         return binary_crossentropy(y_pred, y_true)
     return float(np.mean(y_pred * g)), (g / g.size).astype(y_pred.dtype)
 
@@ -244,7 +246,8 @@ class LockstepResult:
 
     @property
     def passed(self) -> bool:
-        return self.max_rel_diff <= GRAD_RTOL
+        """Every step's loss within GRAD_RTOL and every weight at the end within WEIGHT_RTOL."""
+        return self.max_rel_diff <= GRAD_RTOL and self.weight_rel_diff <= WEIGHT_RTOL
 
     def plot(self, ax=None):
         import matplotlib.pyplot as plt
@@ -277,8 +280,8 @@ def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_ra
     """
     keras = import_keras()
     import tensorflow as tf
-    from .ops.losses import binary_crossentropy
-    from .optimizers import SGD, Adam
+    from ..ops.losses import binary_crossentropy
+    from ..optimizers import SGD, Adam
     if model.config["out_activation"] != "sigmoid":
         raise ValueError("lockstep trains with binary cross-entropy: build the models with a sigmoid head")
     to_keras(model, keras_model)

@@ -1,0 +1,80 @@
+"""The data side of training: check a data set against the model, shuffle per epoch, build (augmented) batches.
+
+Randomness is counter-based: epoch e's order comes from ``default_rng([seed, e])`` and step s's augmentation
+from ``default_rng([seed, e, s, 1])``, so (seed, epoch, step) is all a checkpoint needs to resume bit-exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..augment import augment_with_weights
+from ..checks import valid_output_size
+from ..data import check_pair
+from ..ops.concat import center_crop
+
+
+def prepare(model, images, masks, weights=None, name="train"):
+    """Check a data set against the model and return (x, t, w) ready for training.
+
+    images: (N, H, W, C) (or (N, H, W) for one channel) in [0, 1]; masks: (N, H, W[, 1]) in {0, 1}
+    (0/255 is normalised with a warning); weights: optional (N, H, W[, 1]) per-pixel loss weights
+    (the paper's weight map). For the valid-padded network the targets are centre-cropped to the output.
+    """
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim == 3:
+        images = images[..., None]
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(f"{name}: images must be a non-empty batch (N, H, W, C), got shape {images.shape}")
+    channels = model.input_shape[-1]
+    if images.shape[-1] != channels:
+        fix = ("convert to grey with image.mean(axis=-1, keepdims=True)" if channels == 1
+               else f"build the model with input_shape=(H, W, {images.shape[-1]})")
+        raise ValueError(f"{name}: images have {images.shape[-1]} channels, the model expects {channels}; "
+                         f"{fix}")
+    x, t = check_pair(images, masks)
+    w = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float32)
+        w = w[..., None] if w.ndim == 3 else w
+        if w.shape != t.shape:
+            raise ValueError(f"{name}: weight maps have shape {w.shape}, the masks {t.shape}; they must match")
+        if not np.all(np.isfinite(w)) or w.min() < 0:
+            raise ValueError(f"{name}: weight maps must be finite and >= 0")
+    return x.astype(model.dtype, copy=False), t, w
+
+
+def crop_targets(a, h, w):
+    """Centre-crop targets (N, H, W, C) (or None) to (N, h, w, C): the valid network's output is smaller
+    than its input, and its targets are cropped the way the paper crops the skips."""
+    if a is None or a.shape[1:3] == (h, w):
+        return a
+    return center_crop(a, (h, w))[0]
+
+
+def epoch_order(n, seed, epoch):
+    """The shuffled example order of one epoch: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def make_batch(data, order, step, batch_size, seed, epoch, augment=False):
+    """Examples order[step * batch_size : ...], augmented with the generator of (seed, epoch, step)."""
+    x, t, w = data
+    idx = order[step * batch_size:(step + 1) * batch_size]
+    xb, tb, wb = x[idx], t[idx], None if w is None else w[idx]
+    if augment:
+        rng = np.random.default_rng([seed, epoch, step, 1])
+        ex = [augment_with_weights(xb[i], tb[i], None if wb is None else wb[i], rng,
+                                   elastic=augment != "flip") for i in range(len(idx))]
+        xb = np.stack([e[0] for e in ex])
+        tb = np.stack([e[1] for e in ex])
+        wb = None if wb is None else np.stack([e[2] for e in ex])
+    return xb, tb, wb
+
+
+def output_size(model, x):
+    """The model's output (height, width) for inputs shaped like x (N, H, W, C)."""
+    if model.padding == "same":
+        return x.shape[1], x.shape[2]
+    return valid_output_size(x.shape[1], model.depth), valid_output_size(x.shape[2], model.depth)

@@ -1,0 +1,44 @@
+"""The loss a training step minimises, computed from the head's logits, with its gradient."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops.activations import sigmoid, softmax
+from ..ops.losses import binary_crossentropy, dice_loss, weighted_softmax_crossentropy
+
+LOSSES = ("bce", "dice", "bce_dice", "weighted_ce")
+
+
+def head_kind(model):
+    act = model.config["out_activation"]
+    if act == "softmax":
+        return "softmax"
+    if model.config["out_channels"] != 1:
+        raise ValueError("a sigmoid (or linear) head needs out_channels=1 for binary masks; use "
+                         "out_activation='softmax' for several classes")
+    return "sigmoid"
+
+
+def loss_from_logits(model, z, t, w=None, loss="bce"):
+    """(loss, dL/dz, probabilities) from the head's logits z: (N, H, W, K).
+
+    Sigmoid head: "bce" (Keras's BinaryCrossentropy, which computes from logits even when the model ends in
+    a sigmoid), "dice" (soft Dice on p = sigmoid(z)), "bce_dice" (their sum); with w, a per-pixel weighted
+    BCE mean(w * l). Softmax head: "weighted_ce", the paper's Eq. 1 (w = 1 without a weight map).
+    """
+    if head_kind(model) == "softmax":
+        if loss not in ("weighted_ce", "bce"):
+            raise ValueError(f"loss {loss!r} needs a sigmoid head; a softmax head trains with 'weighted_ce'")
+        labels = t[..., 0].astype(np.int64)
+        value, dz = weighted_softmax_crossentropy(z, labels, None if w is None else w[..., 0])
+        return value, dz, softmax(z)[0][..., 1:2]
+    if loss not in ("bce", "dice", "bce_dice"):
+        raise ValueError(f"unknown loss {loss!r} for a sigmoid head; choose 'bce', 'dice' or 'bce_dice'")
+    p = sigmoid(z)[0]
+    value, dz = 0.0, np.zeros_like(z)
+    if loss in ("bce", "bce_dice"):
+        value, dz = binary_crossentropy(z, t, from_logits=True, weights=w)
+    if loss in ("dice", "bce_dice"):
+        d, dp = dice_loss(p, t)
+        value, dz = value + d, dz + dp * p * (1 - p)          # chain rule through the sigmoid
+    return value, dz, p
