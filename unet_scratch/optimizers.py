@@ -19,10 +19,16 @@ Floating point, to agree with Keras to the last bit:
   * the constants 1 - beta_1, 1 - beta_2 and epsilon are computed in Python (float64) and then meet
     the parameter's dtype directly, as in Keras: float32(1 - 0.9) = 0.1f, whereas
     1 - float32(0.9) = 0.10000002f (a 2e-7 relative difference that would show after a few steps);
-  * beta^t is rounded once to the parameter's dtype (TensorFlow's float32 pow is correctly rounded,
-    NumPy's float32 power is sometimes 1 ulp off: 0.9f ** 4).
-With these, float32 SGD and Adam runs are bit-identical to Keras 3.15 / TensorFlow 2.21 on a CPU
-(measured over 100 steps); float64 Adam differs by an ulp now and then (float64 pow).
+  * beta^t is the C library's pow: TensorFlow's Pow op on a scalar calls ``std::pow``, i.e. powf for
+    float32 and pow for float64. Neither is correctly rounded (glibc's powf is within 0.82 ulp), so
+    rounding the exact value, or NumPy's own power (for base float64(float32(0.9)) and t = 56, NumPy 2.4
+    on x86-64 differs from C's pow by an ulp), puts 1 - beta^t an ulp off at some steps (float32,
+    beta_2 = 0.999, exact value rounded: steps 2958 and 3606 of the first 20000);
+    ``_power`` calls the C library's powf through ctypes and Python's ``math.pow`` (C's pow) for float64.
+With these, float32 and float64 SGD and Adam runs are bit-identical to Keras 3 / TensorFlow 2.21 on a
+CPU (tests/test_optimizers.py compares with ``np.array_equal``; the pow alone was checked against
+``tf.pow`` for steps 1-20000). Where no C math library is found (``ctypes.util.find_library("m")`` is
+None, e.g. on Windows), float32 beta^t falls back to C's pow rounded to float32, one ulp off at rare steps.
 
 ``apply(params, grads)`` updates the parameter arrays in place; per-parameter slots (momentum, m, v) are
 created on first use. ``state_dict()`` / ``load_state_dict()`` save and restore the slots and the step
@@ -31,12 +37,14 @@ bit-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import math
+
 import numpy as np
 
-
-def _to_numpy(a):
-    """A NumPy copy of a NumPy or CuPy array."""
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.array(a)
+from .backend import to_numpy
 
 
 def _slot_like(w, value=None):
@@ -44,7 +52,7 @@ def _slot_like(w, value=None):
     s = np.zeros_like(w)                 # dispatches to CuPy for CuPy arrays
     if value is None:
         return s
-    value = _to_numpy(value).astype(s.dtype, copy=False)
+    value = to_numpy(value).astype(s.dtype, copy=False)
     if isinstance(s, np.ndarray):
         s[...] = value
     else:
@@ -57,10 +65,24 @@ def _keras_cast(value, dtype):
     return dtype.type(np.float32(value))
 
 
+@functools.cache
+def _c_powf():
+    """The C math library's ``float powf(float, float)``, or None where no C math library is found."""
+    name = ctypes.util.find_library("m")        # libm.so.6 on Linux, libm.dylib on macOS, None on Windows
+    if name is None:
+        return None
+    powf = ctypes.CDLL(name).powf
+    powf.restype, powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    return powf
+
+
 def _power(base, exponent):
-    """base ** exponent rounded once to base's dtype (TensorFlow's pow is correctly rounded in float32;
-    NumPy's float32 power can be 1 ulp off, e.g. 0.9f ** 4)."""
-    return base.dtype.type(np.power(np.float64(base), np.float64(exponent)))
+    """base ** exponent in base's dtype as TensorFlow's scalar Pow computes it: C's powf (float32) or
+    pow (float64). base: a NumPy float32 or float64 scalar; exponent: a number."""
+    powf = _c_powf() if base.dtype == np.float32 else None
+    if powf is not None:
+        return np.float32(powf(float(base), float(exponent)))
+    return base.dtype.type(math.pow(float(base), float(exponent)))     # math.pow is C's pow
 
 
 class Optimizer:
@@ -117,7 +139,7 @@ class Optimizer:
         state = {"iterations": np.array(self.iterations, dtype=np.int64)}
         for slot, arrays in self.slots.items():
             for name, a in arrays.items():
-                state[f"{slot}/{name}"] = _to_numpy(a)
+                state[f"{slot}/{name}"] = np.array(to_numpy(a))    # a copy, also of NumPy slots
         return state
 
     def load_state_dict(self, state: dict):
