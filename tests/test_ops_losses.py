@@ -246,3 +246,39 @@ def test_weighted_bce_from_logits_gradient_and_errors():
         binary_crossentropy(1 / (1 + np.exp(-z)), t, weights=w)
     with pytest.raises(ValueError, match="weights have shape"):
         binary_crossentropy(z, t, from_logits=True, weights=w[..., 0])
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("keras_weight_shape", ["NHW1", "NHW"])
+def test_weighted_bce_is_keras_sample_weight(dtype, tol, keras_weight_shape, tf, keras):
+    """weights= is Keras's sample_weight with "sum_over_batch_size": sum(w l) / (number of pixels), NOT
+    divided by sum(w). Keras takes the weight map as (N, H, W, 1) or (N, H, W); ours is shaped like the
+    one-channel prediction. Value and dloss/dlogits both compared (tf.GradientTape on the logits)."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, (2, 6, 7, 1)).astype(dtype)
+    t = (rng.random(z.shape) > 0.5).astype(dtype)
+    w = rng.uniform(0.1, 10, z.shape).astype(dtype)            # far from 1 on average: sum(w) != N H W
+    loss, dz = binary_crossentropy(z, t, from_logits=True, weights=w)
+    k_weight = tf.constant(w if keras_weight_shape == "NHW1" else w[..., 0])
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, dtype=np.dtype(dtype).name)
+    k_loss, k_dz = _keras_loss_and_grad(tf, lambda y, p: bce(y, p, sample_weight=k_weight), t, z)
+    assert loss == pytest.approx(k_loss, rel=tol, abs=tol)
+    np.testing.assert_allclose(dz, k_dz, rtol=tol, atol=tol)
+    assert dz.dtype == dtype
+    # the other reading of "weighted mean", sum(w l) / sum(w), is not Keras's: the comparison sees it
+    by_weight_sum = loss * z.size / float(w.sum())
+    assert by_weight_sum != pytest.approx(k_loss, rel=1e-3)
+
+
+def test_weighted_bce_two_channels_is_keras_per_pixel_weight(tf, keras):
+    """With C > 1 channels Keras averages l over the channels, then weights each pixel: the same as our
+    per-element w when w repeats one per-pixel map over the channels (what the docstring says)."""
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 3, (2, 4, 5, 2))
+    t = (rng.random(z.shape) > 0.5).astype(np.float64)
+    s = rng.uniform(0.1, 10, (2, 4, 5, 1))
+    loss, dz = binary_crossentropy(z, t, from_logits=True, weights=np.repeat(s, 2, axis=-1))
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64")
+    k_loss, k_dz = _keras_loss_and_grad(tf, lambda y, p: bce(y, p, sample_weight=tf.constant(s)), t, z)
+    assert loss == pytest.approx(k_loss, rel=1e-12)
+    np.testing.assert_allclose(dz, k_dz, rtol=1e-12, atol=1e-12)

@@ -94,8 +94,11 @@ def binary_crossentropy(y_pred, y_true, from_logits=False, epsilon=EPSILON, weig
     From probabilities, dy_pred = (-(t / p) + (1 - t) / (1 - p)) / M where p was not clipped, else 0.
     From logits, dy_pred = (sigmoid(z) - t) / M.
     weights (from logits only): per-element weights w shaped like y_pred (e.g. the paper's weight map);
-    the loss is mean(w * l) and dy_pred = w (sigmoid(z) - t) / M, Keras's sample_weight with
-    "sum_over_batch_size".
+    the loss is mean(w * l) = sum(w * l) / M (divided by M, not by sum(w)) and dy_pred = w (sigmoid(z) - t) / M.
+    That is Keras's ``BinaryCrossentropy(from_logits=True)(t, z, sample_weight=s)`` ("sum_over_batch_size")
+    for a per-pixel s of shape (N, H, W, 1) or (N, H, W), with w = s repeated over the C channels (for
+    the usual one-channel head, w = s). Keras has no per-channel weights: it averages l over the
+    channels before weighting and rejects an (N, H, W, C) sample_weight for C > 1.
     """
     y_pred = _prediction(y_pred, "binary_crossentropy")
     t = _target(y_true, y_pred, "binary_crossentropy")
