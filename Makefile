@@ -38,11 +38,12 @@ test: venv chromium
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
 	    tests notebooks
 
-# Rewrite every chapter from its tools/make_*.py script and execute it in place (stores the outputs)
+# Each chapter is notebooks/NN-name.py (jupytext percent script, the text to edit) paired with NN-name.ipynb
+# (the same cells with outputs). Bring every .ipynb's cells up to date from its .py (unchanged cells keep their
+# ids and outputs, new cells get ids derived from their text) and execute it in place, without timing
+# metadata. A failing cell stops with the chapter, the cell and its traceback. Some: make notebooks CHAPTERS="00 02"
 notebooks: venv
-	for script in tools/make_ch*.py tools/make_appendix.py; do $(BIN)/python $$script || exit 1; done
-	cd notebooks && for nb in [0-9A]*.ipynb; do \
-	  echo "executing $$nb"; ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb 2>/dev/null || exit 1; done
+	$(BIN)/python tools/execute_notebooks.py $(CHAPTERS)
 
 # Student copies of the chapters (solutions replaced by `raise NotImplementedError`) in student/
 student: venv

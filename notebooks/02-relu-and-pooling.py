@@ -1,16 +1,29 @@
-"""Writes notebooks/02-relu-and-pooling.ipynb (outputs are added by executing it)."""
-import nbformat as nbf
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
-cells = [
-md(r"""# 02 · ReLU and max pooling: two functions that route gradients
+# %% [markdown]
+# # 02 · ReLU and max pooling: two functions that route gradients
+#
+# **What you will build:** the ReLU activation and $2\times2$ max pooling, forward and backward. Neither has
+# weights; their backward passes are *routing*: ReLU lets a gradient through or blocks it, max pooling sends each
+# gradient to one input pixel, the window's winner.
+# **What you will check:** the forward passes against `keras.layers.MaxPooling2D`, the backward passes against
+# TensorFlow's own gradients (`tf.GradientTape`), including what happens on **ties**, and a float64 gradient check.
 
-**What you will build:** the ReLU activation and $2\times2$ max pooling, forward and backward. Neither has
-weights; their backward passes are *routing*: ReLU lets a gradient through or blocks it, max pooling sends each
-gradient to one input pixel, the window's winner.
-**What you will check:** the forward passes against `keras.layers.MaxPooling2D`, the backward passes against
-TensorFlow's own gradients (`tf.GradientTape`), including what happens on **ties**, and a float64 gradient check."""),
-code(r"""import os
+# %%
+import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # before TensorFlow is imported
 
 import numpy as np
@@ -22,15 +35,19 @@ from unet_scratch.keras_ref import import_tensorflow, import_keras
 
 tf = import_tensorflow(); keras = import_keras()
 keras.utils.set_random_seed(0)
-rng = np.random.default_rng(0)"""),
-md(r"""## 1. ReLU
+rng = np.random.default_rng(0)
 
-$$\mathrm{relu}(x) = \max(x, 0), \qquad \frac{d\,\mathrm{relu}}{dx} = \begin{cases} 1 & x > 0 \\ 0 & x < 0\end{cases}$$
-At $x = 0$ the function has a kink and no derivative; any value in $[0, 1]$ is a valid subgradient.
-TensorFlow's `ReluGrad` uses **0**, and so does `ops.relu_backward`: $dx = dy \odot [x > 0]$. The forward pass
-caches $y$ itself, since $y > 0$ exactly where $x > 0$. Exact zeros are common, not a curiosity: every
-pixel a previous ReLU switched off is exactly 0."""),
-code(r"""z = np.linspace(-3, 3, 601)
+# %% [markdown]
+# ## 1. ReLU
+#
+# $$\mathrm{relu}(x) = \max(x, 0), \qquad \frac{d\,\mathrm{relu}}{dx} = \begin{cases} 1 & x > 0 \\ 0 & x < 0\end{cases}$$
+# At $x = 0$ the function has a kink and no derivative; any value in $[0, 1]$ is a valid subgradient.
+# TensorFlow's `ReluGrad` uses **0**, and so does `ops.relu_backward`: $dx = dy \odot [x > 0]$. The forward pass
+# caches $y$ itself, since $y > 0$ exactly where $x > 0$. Exact zeros are common, not a curiosity: every
+# pixel a previous ReLU switched off is exactly 0.
+
+# %%
+z = np.linspace(-3, 3, 601)
 fig, ax = plt.subplots(1, 2, figsize=(8, 3), dpi=100)
 ax[0].plot(z, ops.relu(z)[0], color=plt.cm.viridis(0.3))
 ax[0].set_title("relu(x) = max(x, 0)"); ax[0].set_xlabel("x (pre-activation)"); ax[0].set_ylabel("relu(x)")
@@ -40,8 +57,10 @@ ax[1].plot([0], [0], "o", color=plt.cm.viridis(0.6)); ax[1].plot([0], [1], "o", 
 ax[1].set_title("derivative: a gate (0 at x = 0, as TensorFlow)"); ax[1].set_xlabel("x (pre-activation)")
 ax[1].set_ylabel("d relu / dx"); ax[1].set_ylim(-0.2, 1.2)
 fig.suptitle("ReLU passes a gradient unchanged where x > 0 and blocks it elsewhere", fontsize=10)
-fig.tight_layout(); plt.show()"""),
-code(r"""x = np.array([-2.0, -0.5, 0.0, 0.0, 0.5, 3.0], np.float32)
+fig.tight_layout(); plt.show()
+
+# %%
+x = np.array([-2.0, -0.5, 0.0, 0.0, 0.5, 3.0], np.float32)
 dy = np.arange(1, 7, dtype=np.float32)
 xt = tf.constant(x)
 with tf.GradientTape() as tape:
@@ -51,17 +70,22 @@ dx_tf = tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
 y, cache = ops.relu(x)
 print("forward equals tf.nn.relu:              ", np.array_equal(y, yt.numpy()))
 print("TensorFlow's gradient at x = 0:          ", dx_tf[2:4])
-print("backward equals TensorFlow's, exactly:  ", np.array_equal(ops.relu_backward(dy, cache), dx_tf))"""),
-md(r"""## 2. Max pooling, forward
+print("backward equals TensorFlow's, exactly:  ", np.array_equal(ops.relu_backward(dy, cache), dx_tf))
 
-A $P_H \times P_W$ max pool with strides $(s_H, s_W)$ (Keras's default: the pool size, so windows do not overlap)
-keeps the largest value of each window, channel by channel:
-$$y_{n,i,j,c} = \max_{0 \le a < P_H,\ 0 \le q < P_W} x_{n,\; i s_H + a,\; j s_W + q,\; c}.$$
-The output sizes follow the convolution's formulas (chapter 01): `valid` drops a last row that does not fill a
-window ($5 \to 2$), `same` pads with $-\infty$ so padding never wins. In the U-Net every pool is $2\times2$,
-stride 2: it halves the height and width and keeps one pixel in four. `ops.maxpool2d` takes
-`sliding_window_view` windows and an `argmax`; `ops.maxpool2d_naive` is the loop definition."""),
-code(r"""def keras_pool(x, pool, strides, padding):
+
+# %% [markdown]
+# ## 2. Max pooling, forward
+#
+# A $P_H \times P_W$ max pool with strides $(s_H, s_W)$ (Keras's default: the pool size, so windows do not overlap)
+# keeps the largest value of each window, channel by channel:
+# $$y_{n,i,j,c} = \max_{0 \le a < P_H,\ 0 \le q < P_W} x_{n,\; i s_H + a,\; j s_W + q,\; c}.$$
+# The output sizes follow the convolution's formulas (chapter 01): `valid` drops a last row that does not fill a
+# window ($5 \to 2$), `same` pads with $-\infty$ so padding never wins. In the U-Net every pool is $2\times2$,
+# stride 2: it halves the height and width and keeps one pixel in four. `ops.maxpool2d` takes
+# `sliding_window_view` windows and an `argmax`; `ops.maxpool2d_naive` is the loop definition.
+
+# %%
+def keras_pool(x, pool, strides, padding):
     return np.asarray(keras.layers.MaxPooling2D(pool, strides=strides, padding=padding)(x))
 
 all_ok = True
@@ -75,16 +99,20 @@ for shape, pool, strides, padding in [((2, 8, 8, 3), 2, None, "valid"), ((1, 7, 
     all_ok &= same_as_loops and same_as_keras
     print(f"{str(shape):>14} pool {pool} strides {strides!s:>4} {padding:>5} -> {str(ours.shape):>14}:",
           "loops", same_as_loops, "| Keras", same_as_keras)
-print("max pooling forward equals keras.layers.MaxPooling2D exactly:", all_ok)"""),
-md(r"""## 3. Max pooling, backward: argmax routing
+print("max pooling forward equals keras.layers.MaxPooling2D exactly:", all_ok)
 
-Within a window, $\max$ is locally just one of its inputs, the winner $x_{a^*q^*}$, so
-$$\frac{\partial y_{ij}}{\partial x_{uv}} = \begin{cases} 1 & (u, v) = (i s + a^*,\ j s + q^*) \\ 0 & \text{otherwise}\end{cases}
-\qquad\Longrightarrow\qquad dx_{uv} = \sum_{(i,j):\ (u,v)\ \text{wins window}\ (i,j)} dy_{ij}.$$
-Each $dy_{ij}$ goes to one pixel; the other $P_H P_W - 1$ pixels of the window get 0. The forward pass therefore
-caches the winner's position (`cache["argmax"]`, a flat index $a P_W + q$), and the backward pass scatters
-`dy` there. When windows overlap (stride < pool), a pixel that wins several windows collects the sum."""),
-code(r"""x = rng.permutation(16).astype(np.float32).reshape(1, 4, 4, 1)
+# %% [markdown]
+# ## 3. Max pooling, backward: argmax routing
+#
+# Within a window, $\max$ is locally just one of its inputs, the winner $x_{a^*q^*}$, so
+# $$\frac{\partial y_{ij}}{\partial x_{uv}} = \begin{cases} 1 & (u, v) = (i s + a^*,\ j s + q^*) \\ 0 & \text{otherwise}\end{cases}
+# \qquad\Longrightarrow\qquad dx_{uv} = \sum_{(i,j):\ (u,v)\ \text{wins window}\ (i,j)} dy_{ij}.$$
+# Each $dy_{ij}$ goes to one pixel; the other $P_H P_W - 1$ pixels of the window get 0. The forward pass therefore
+# caches the winner's position (`cache["argmax"]`, a flat index $a P_W + q$), and the backward pass scatters
+# `dy` there. When windows overlap (stride < pool), a pixel that wins several windows collects the sum.
+
+# %%
+x = rng.permutation(16).astype(np.float32).reshape(1, 4, 4, 1)
 y, cache = ops.maxpool2d(x)
 dy = np.array([10.0, 20.0, 30.0, 40.0], np.float32).reshape(1, 2, 2, 1)
 dx = ops.maxpool2d_backward(dy, cache)
@@ -106,15 +134,20 @@ for i in range(2):
         ax[2].annotate("", (2 * j + v, 2 * i + u), (2 * j + 0.5, 2 * i + 0.5),
                        arrowprops=dict(arrowstyle="->", color="red"))
 fig.suptitle("Max-pool backward: 1 pixel in 4 receives a gradient, the others get exactly 0", fontsize=10)
-fig.tight_layout(); plt.show()"""),
-md(r"""### Ties: which pixel wins?
+fig.tight_layout(); plt.show()
 
-When several pixels of a window hold the same maximum, $\max$ is not differentiable and an implementation must
-choose. This happens all the time in a U-Net: after a ReLU, a window of four zeros is a four-way tie. Reading
-`ops/pool.py`: the package sends the whole gradient to the **first** maximum in row-major window order (what
-`np.argmax` over the flattened window returns). A mask `x == max` would instead copy the gradient to every tied
-pixel, and the gradient would no longer sum to `dy`. What does TensorFlow do? Ask `tf.GradientTape`:"""),
-code(r"""def tf_pool_grad(x, dy, pool=2, strides=2, padding="VALID"):
+
+# %% [markdown]
+# ### Ties: which pixel wins?
+#
+# When several pixels of a window hold the same maximum, $\max$ is not differentiable and an implementation must
+# choose. This happens all the time in a U-Net: after a ReLU, a window of four zeros is a four-way tie. Reading
+# `ops/pool.py`: the package sends the whole gradient to the **first** maximum in row-major window order (what
+# `np.argmax` over the flattened window returns). A mask `x == max` would instead copy the gradient to every tied
+# pixel, and the gradient would no longer sum to `dy`. What does TensorFlow do? Ask `tf.GradientTape`:
+
+# %%
+def tf_pool_grad(x, dy, pool=2, strides=2, padding="VALID"):
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
@@ -133,8 +166,10 @@ dx_mask = upsample(dy) * (x_tie[0, :, :, 0] == upsample(ops.maxpool2d(x_tie)[0])
 print("TensorFlow's dx:\n", dx_tf[0, :, :, 0])
 print("package's dx equals TensorFlow's:          ", np.array_equal(dx_pkg, dx_tf))
 print("the 'x == max' mask equals TensorFlow's:     ", np.array_equal(dx_mask, dx_tf))
-print("sum of dx == sum of dy (package, mask):      ", dx_pkg.sum() == dy.sum(), dx_mask.sum() == dy.sum())"""),
-code(r"""fig, ax = plt.subplots(1, 3, figsize=(10, 3.3), dpi=100)
+print("sum of dx == sum of dy (package, mask):      ", dx_pkg.sum() == dy.sum(), dx_mask.sum() == dy.sum())
+
+# %%
+fig, ax = plt.subplots(1, 3, figsize=(10, 3.3), dpi=100)
 for a, img, title in [(ax[0], x_tie[0, :, :, 0], "x with ties (4 zeros, two 3s, three 5s)"),
                       (ax[1], dx_tf[0, :, :, 0], "TensorFlow / package dx: first max"),
                       (ax[2], dx_mask, "mask x == max: every tie (wrong)")]:
@@ -144,12 +179,16 @@ for a, img, title in [(ax[0], x_tie[0, :, :, 0], "x with ties (4 zeros, two 3s, 
     a.axhline(1.5, color="white", lw=2); a.axvline(1.5, color="white", lw=2)
     a.set_title(title, fontsize=9); a.set_xlabel("column (pixels)"); a.set_ylabel("row (pixels)")
 fig.suptitle("On a tie the whole gradient goes to the first maximum in row-major order", fontsize=10)
-fig.tight_layout(); plt.show()"""),
-md(r"""### Verification against TensorFlow's gradients, and a float64 gradient check
+fig.tight_layout(); plt.show()
 
-Random inputs, and inputs full of ties (a ReLU of values rounded to one decimal), for the U-Net's $2\times2$
-pool and for overlapping and `same`-padded pools: the package's `dx` must equal TensorFlow's."""),
-code(r"""all_ok = True
+# %% [markdown]
+# ### Verification against TensorFlow's gradients, and a float64 gradient check
+#
+# Random inputs, and inputs full of ties (a ReLU of values rounded to one decimal), for the U-Net's $2\times2$
+# pool and for overlapping and `same`-padded pools: the package's `dx` must equal TensorFlow's.
+
+# %%
+all_ok = True
 for shape, pool, strides, padding in [((2, 8, 8, 3), 2, 2, "valid"), ((1, 7, 9, 2), 2, 2, "same"),
                                       ((1, 9, 9, 2), 3, 2, "valid"), ((1, 6, 6, 2), 2, 1, "valid")]:
     for kind in ("random", "ties"):
@@ -162,8 +201,10 @@ for shape, pool, strides, padding in [((2, 8, 8, 3), 2, 2, "valid"), ((1, 7, 9, 
                          rtol=1e-5, atol=1e-5)
         all_ok &= ok
         print(f"{str(shape):>13} pool {pool} stride {strides} {padding:>5} {kind:>6}: dx equals TensorFlow's:", ok)
-print("max pooling backward verified against tf.GradientTape:", all_ok)"""),
-code(r"""x = rng.standard_normal((2, 6, 6, 3))            # float64, no ties: max is smooth around x
+print("max pooling backward verified against tf.GradientTape:", all_ok)
+
+# %%
+x = rng.standard_normal((2, 6, 6, 3))            # float64, no ties: max is smooth around x
 y, cache = ops.maxpool2d(x)
 dy = rng.standard_normal(y.shape)
 err_pool = rel_error(ops.maxpool2d_backward(dy, cache), numeric_gradient(lambda v: ops.maxpool2d(v)[0], x, dy))
@@ -173,34 +214,50 @@ y, cache = ops.relu(x)
 dy = rng.standard_normal(y.shape)
 err_relu = rel_error(ops.relu_backward(dy, cache), numeric_gradient(lambda v: ops.relu(v)[0], x, dy))
 print("float64 gradient check, max pool: relative error below 1e-7:", err_pool < 1e-7)
-print("float64 gradient check, relu:     relative error below 1e-7:", err_relu < 1e-7)"""),
-md(r"""## Exercises
+print("float64 gradient check, relu:     relative error below 1e-7:", err_relu < 1e-7)
 
-Each exercise has a check function that runs your answer on several cases and says what is wrong."""),
-md(r"""**Exercise 1.** Write `relu_backward(dy, x)`: the gradient of ReLU at `x` given the upstream gradient `dy`
-(same shapes). Use TensorFlow's value at exactly $x = 0$."""),
-code(r"""from unet_scratch.exercises.ch02 import check_maxpool2x2, check_maxpool2x2_backward, check_relu_backward
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a check function that runs your answer on several cases and says what is wrong.
+
+# %% [markdown]
+# **Exercise 1.** Write `relu_backward(dy, x)`: the gradient of ReLU at `x` given the upstream gradient `dy`
+# (same shapes). Use TensorFlow's value at exactly $x = 0$.
+
+# %%
+from unet_scratch.exercises.ch02 import check_maxpool2x2, check_maxpool2x2_backward, check_relu_backward
 
 def relu_backward(dy, x):
     ### BEGIN SOLUTION
     return dy * (x > 0)
     ### END SOLUTION
 
-check_relu_backward(relu_backward)"""),
-md(r"""**Exercise 2.** Write `maxpool2x2(x)`: $2\times2$ max pooling with stride 2 and `valid` padding,
-`x: (N, H, W, C) -> (N, H//2, W//2, C)` (an odd last row or column is dropped). Hint: crop to an even size,
-then `reshape(N, H//2, 2, W//2, 2, C)`."""),
-code(r"""def maxpool2x2(x):
+check_relu_backward(relu_backward)
+
+
+# %% [markdown]
+# **Exercise 2.** Write `maxpool2x2(x)`: $2\times2$ max pooling with stride 2 and `valid` padding,
+# `x: (N, H, W, C) -> (N, H//2, W//2, C)` (an odd last row or column is dropped). Hint: crop to an even size,
+# then `reshape(N, H//2, 2, W//2, 2, C)`.
+
+# %%
+def maxpool2x2(x):
     ### BEGIN SOLUTION
     n, h, w, c = x.shape
     return x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
     ### END SOLUTION
 
-check_maxpool2x2(maxpool2x2)"""),
-md(r"""**Exercise 3.** Write `maxpool2x2_backward(dy, x)`: the gradient of `maxpool2x2` at `x`. Each `dy[n, i, j, c]`
-goes to its window's **first** maximum in row-major order (TensorFlow's rule on ties); all other pixels get 0.
-Loops are fine."""),
-code(r"""def maxpool2x2_backward(dy, x):
+check_maxpool2x2(maxpool2x2)
+
+
+# %% [markdown]
+# **Exercise 3.** Write `maxpool2x2_backward(dy, x)`: the gradient of `maxpool2x2` at `x`. Each `dy[n, i, j, c]`
+# goes to its window's **first** maximum in row-major order (TensorFlow's rule on ties); all other pixels get 0.
+# Loops are fine.
+
+# %%
+def maxpool2x2_backward(dy, x):
     ### BEGIN SOLUTION
     dx = np.zeros_like(x)
     for n in range(dy.shape[0]):
@@ -213,10 +270,8 @@ code(r"""def maxpool2x2_backward(dy, x):
     return dx
     ### END SOLUTION
 
-check_maxpool2x2_backward(maxpool2x2_backward)"""),
-md(r"""**Exercises in this chapter:** 1. `relu_backward` (a gate, 0 at $x = 0$), 2. `maxpool2x2` (the forward
-pass by reshaping), 3. `maxpool2x2_backward` (argmax routing with TensorFlow's first-maximum tie rule)."""),
-]
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nbf.write(nb, "notebooks/02-relu-and-pooling.ipynb")
+check_maxpool2x2_backward(maxpool2x2_backward)
+
+# %% [markdown]
+# **Exercises in this chapter:** 1. `relu_backward` (a gate, 0 at $x = 0$), 2. `maxpool2x2` (the forward
+# pass by reshaping), 3. `maxpool2x2_backward` (argmax routing with TensorFlow's first-maximum tie rule).

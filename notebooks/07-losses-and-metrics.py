@@ -1,22 +1,35 @@
-"""Writes notebooks/07-losses-and-metrics.ipynb (outputs are added by executing it)."""
-import nbformat as nbf
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
-cells = [
-md(r"""# 07 · Losses and metrics: what the network minimises and how we score it
+# %% [markdown]
+# # 07 · Losses and metrics: what the network minimises and how we score it
+#
+# **What you will build:** the losses a U-Net trains with, each as a `(loss, gradient)` pair in NumPy:
+# binary cross-entropy from probabilities and from logits, the soft Dice loss, and the paper's
+# **pixel-weighted softmax cross-entropy** with its **weight map** for touching cells; and the Dice and IoU
+# metrics that score a finished segmentation.
+#
+# **What you will check:**
+# 1. why the cross-entropy must be computed *from logits*: the naive float32 formula overflows, the clipped
+#    one goes flat, and Keras quietly switches to the logits when it can;
+# 2. every loss value and gradient against Keras/TensorFlow in float32 ($\text{rtol} = \text{atol} = 10^{-5}$),
+#    and every gradient against central differences in float64;
+# 3. the weight map of Ronneberger et al. (2015) on touching nuclei: where it puts the weight, and why.
 
-**What you will build:** the losses a U-Net trains with, each as a `(loss, gradient)` pair in NumPy:
-binary cross-entropy from probabilities and from logits, the soft Dice loss, and the paper's
-**pixel-weighted softmax cross-entropy** with its **weight map** for touching cells; and the Dice and IoU
-metrics that score a finished segmentation.
-
-**What you will check:**
-1. why the cross-entropy must be computed *from logits*: the naive float32 formula overflows, the clipped
-   one goes flat, and Keras quietly switches to the logits when it can;
-2. every loss value and gradient against Keras/TensorFlow in float32 ($\text{rtol} = \text{atol} = 10^{-5}$),
-   and every gradient against central differences in float64;
-3. the weight map of Ronneberger et al. (2015) on touching nuclei: where it puts the weight, and why."""),
-code(r"""import os
+# %%
+import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # quiet TensorFlow (set before it is imported)
 
 import numpy as np
@@ -31,29 +44,33 @@ tf = import_tensorflow(); keras = import_keras()
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
-TOL = dict(rtol=1e-5, atol=1e-5)          # float32 against Keras, the course's tolerance"""),
-md(r"""## 1. Binary cross-entropy, and why "from logits"
+TOL = dict(rtol=1e-5, atol=1e-5)          # float32 against Keras, the course's tolerance
 
-The head of the article's U-Net is a $1 \times 1$ convolution with a sigmoid: a logit $z$ per pixel, and a
-foreground probability $p = \sigma(z) = 1 / (1 + e^{-z})$. For a target $t \in \{0, 1\}$ the binary
-cross-entropy (the negative log-likelihood of a Bernoulli) is
+# %% [markdown]
+# ## 1. Binary cross-entropy, and why "from logits"
+#
+# The head of the article's U-Net is a $1 \times 1$ convolution with a sigmoid: a logit $z$ per pixel, and a
+# foreground probability $p = \sigma(z) = 1 / (1 + e^{-z})$. For a target $t \in \{0, 1\}$ the binary
+# cross-entropy (the negative log-likelihood of a Bernoulli) is
+#
+# $$\ell(p, t) = -\big(t \log p + (1 - t) \log(1 - p)\big), \qquad L = \frac{1}{M} \sum_{i=1}^{M} \ell(p_i, t_i).$$
+#
+# Written in $z$, with $\log \sigma(z) = -\log(1 + e^{-z})$ and $\log(1 - \sigma(z)) = -z - \log(1 + e^{-z})$:
+#
+# $$\ell(z, t) = \max(z, 0) - z\,t + \log\!\big(1 + e^{-|z|}\big), \qquad \frac{\partial \ell}{\partial z} = \sigma(z) - t.$$
+#
+# The right-hand form never exponentiates a positive number (so it cannot overflow), and `log1p` keeps
+# $\log(1 + e^{-|z|})$ accurate when $e^{-|z|}$ is tiny. Its gradient is the friendliest in deep learning:
+# bounded by 1 and never zero while the prediction is wrong.
+#
+# The naive route, $\log(\sigma(z))$, breaks in float32: for $z \gtrsim 17$, $\sigma(z)$ rounds to exactly
+# 1, so $\log(1 - p) = \log 0 = -\infty$. Keras's probability form avoids the infinity by **clipping** $p$ to
+# $[\epsilon, 1 - \epsilon]$ with $\epsilon = 10^{-7}$: the loss then stops at $-\log(1.19 \times 10^{-7}) \approx 15.9$
+# (float32's $1 - \epsilon$ is $1 - 1.19 \times 10^{-7}$) and, worse, its gradient there is **zero**: a pixel
+# that is confidently wrong stops teaching the network anything.
 
-$$\ell(p, t) = -\big(t \log p + (1 - t) \log(1 - p)\big), \qquad L = \frac{1}{M} \sum_{i=1}^{M} \ell(p_i, t_i).$$
-
-Written in $z$, with $\log \sigma(z) = -\log(1 + e^{-z})$ and $\log(1 - \sigma(z)) = -z - \log(1 + e^{-z})$:
-
-$$\ell(z, t) = \max(z, 0) - z\,t + \log\!\big(1 + e^{-|z|}\big), \qquad \frac{\partial \ell}{\partial z} = \sigma(z) - t.$$
-
-The right-hand form never exponentiates a positive number (so it cannot overflow), and `log1p` keeps
-$\log(1 + e^{-|z|})$ accurate when $e^{-|z|}$ is tiny. Its gradient is the friendliest in deep learning:
-bounded by 1 and never zero while the prediction is wrong.
-
-The naive route, $\log(\sigma(z))$, breaks in float32: for $z \gtrsim 17$, $\sigma(z)$ rounds to exactly
-1, so $\log(1 - p) = \log 0 = -\infty$. Keras's probability form avoids the infinity by **clipping** $p$ to
-$[\epsilon, 1 - \epsilon]$ with $\epsilon = 10^{-7}$: the loss then stops at $-\log(1.19 \times 10^{-7}) \approx 15.9$
-(float32's $1 - \epsilon$ is $1 - 1.19 \times 10^{-7}$) and, worse, its gradient there is **zero**: a pixel
-that is confidently wrong stops teaching the network anything."""),
-code(r"""z = np.linspace(-40, 40, 801, dtype=np.float32)[:, None]       # logits, (801, 1)
+# %%
+z = np.linspace(-40, 40, 801, dtype=np.float32)[:, None]       # logits, (801, 1)
 t0 = np.zeros_like(z)                                             # target: background
 
 with np.errstate(over="ignore", divide="ignore"):                 # the naive formula, in float32
@@ -73,8 +90,10 @@ print("naive float32 loss at z = 20 is inf:", np.isinf(naive[at(20)]))
 print("clipped loss at z = 20 and z = 40:", round(float(clipped[at(20)]), 1), round(float(clipped[at(40)]), 1))
 print("stable loss at z = 20 and z = 40: ", round(float(stable[at(20)]), 1), round(float(stable[at(40)]), 1))
 print("clipped gradient is exactly 0 beyond z = 17:", bool(np.all(grad_clipped[z[:, 0] > 17] == 0)))
-print("stable form == Keras from_logits=True everywhere:", np.allclose(stable, keras_logits, **TOL))"""),
-code(r"""fig, ax = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+print("stable form == Keras from_logits=True everywhere:", np.allclose(stable, keras_logits, **TOL))
+
+# %%
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
 zz = z[:, 0]
 ax[0].plot(zz, np.where(np.isfinite(naive), naive, np.nan), lw=3, color="0.75", label="naive -log(1 - sigmoid(z)), float32")
 ax[0].plot(zz, clipped, color="tab:orange", label="clipped probabilities (Keras, from p)")
@@ -91,16 +110,20 @@ ax[1].set(xlabel="logit z (target t = 0)", ylabel="dloss / dz (per pixel)",
           title="Clipping kills the gradient of confident mistakes")
 ax[1].legend(fontsize=7, loc="upper left")
 fig.tight_layout()
-plt.show()"""),
-md(r"""### What Keras does with a sigmoid output
+plt.show()
 
-Here is a subtlety that bites anyone who compares against Keras. Keras's `sigmoid` activation attaches
-the logits it was given to its output tensor (as `_keras_logits`), and `BinaryCrossentropy` (from
-probabilities) looks for them: when they are there, it computes the **stable loss from the logits** and
-ignores the probabilities. So a Keras U-Net with a sigmoid head is trained on the from-logits loss, while
-the same formula applied to a plain probability tensor is clipped. The two agree to rounding away from
-saturation and differ completely at it:"""),
-code(r"""z_sat = np.array([[-3.0], [0.5], [20.0], [40.0]], np.float32)   # 4 pixels' logits, target 0
+# %% [markdown]
+# ### What Keras does with a sigmoid output
+#
+# Here is a subtlety that bites anyone who compares against Keras. Keras's `sigmoid` activation attaches
+# the logits it was given to its output tensor (as `_keras_logits`), and `BinaryCrossentropy` (from
+# probabilities) looks for them: when they are there, it computes the **stable loss from the logits** and
+# ignores the probabilities. So a Keras U-Net with a sigmoid head is trained on the from-logits loss, while
+# the same formula applied to a plain probability tensor is clipped. The two agree to rounding away from
+# saturation and differ completely at it:
+
+# %%
+z_sat = np.array([[-3.0], [0.5], [20.0], [40.0]], np.float32)   # 4 pixels' logits, target 0
 t_sat = np.zeros_like(z_sat)
 bce = keras.losses.BinaryCrossentropy(reduction=None)               # the probability form
 k_sigmoid = bce(t_sat, keras.activations.sigmoid(tf.constant(z_sat))).numpy()   # carries the logits
@@ -113,39 +136,44 @@ print("Keras on plain probabilities:      ", np.round(k_plain.astype(float), 2).
 print("Keras on a sigmoid output == our from-logits loss:", np.allclose(k_sigmoid, ours_logits, **TOL))
 print("Keras on plain probabilities == our clipped loss: ", np.allclose(k_plain, ours_clipped, **TOL))
 print("the two Keras losses agree at z = -3, 0.5:", np.allclose(k_sigmoid[:2], k_plain[:2], **TOL),
-      "| at z = 20, 40:", np.allclose(k_sigmoid[2:], k_plain[2:], **TOL))"""),
-md(r"""So: to reproduce a Keras U-Net's training loss bit for bit near saturation, compute the loss from the
-head's logits (`model.forward(x, logits=True)` and `binary_crossentropy(z, t, from_logits=True)`, whose
-gradient `backward` then takes directly). The clipped probability form is what Keras computes for a tensor
-that did not come out of a Keras sigmoid, for example probabilities loaded from disk.
+      "| at z = 20, 40:", np.allclose(k_sigmoid[2:], k_plain[2:], **TOL))
 
-## 2. Dice loss
 
-Cross-entropy scores each pixel on its own, so on an image that is 95% background a network can score
-well by predicting background everywhere. The Dice loss scores the overlap of the whole foreground. With
-soft predictions $p_i \in [0, 1]$, $I = \sum_i t_i p_i$ and $S = \sum_i t_i + \sum_i p_i$:
+# %% [markdown]
+# So: to reproduce a Keras U-Net's training loss bit for bit near saturation, compute the loss from the
+# head's logits (`model.forward(x, logits=True)` and `binary_crossentropy(z, t, from_logits=True)`, whose
+# gradient `backward` then takes directly). The clipped probability form is what Keras computes for a tensor
+# that did not come out of a Keras sigmoid, for example probabilities loaded from disk.
+#
+# ## 2. Dice loss
+#
+# Cross-entropy scores each pixel on its own, so on an image that is 95% background a network can score
+# well by predicting background everywhere. The Dice loss scores the overlap of the whole foreground. With
+# soft predictions $p_i \in [0, 1]$, $I = \sum_i t_i p_i$ and $S = \sum_i t_i + \sum_i p_i$:
+#
+# $$L_{\text{Dice}} = 1 - \frac{2 I}{S + \epsilon}, \qquad
+# \frac{\partial L_{\text{Dice}}}{\partial p_j} = -\frac{2\,\big(t_j (S + \epsilon) - I\big)}{(S + \epsilon)^2}.$$
+#
+# Keras's `keras.losses.Dice` adds $\epsilon = 10^{-7}$ to the denominator only and, by default, computes one
+# Dice over the whole batch. `unet_scratch.ops.losses.dice_loss` does the same (its `axis=(1, 2, 3)` gives
+# one Dice per image instead). Note the gradient: every pixel's gradient depends on the sums over all
+# pixels, which is what makes Dice insensitive to class imbalance, and what makes it noisy when the
+# foreground is tiny.
+#
+# ## 3. Every loss against Keras/TensorFlow (float32) and against central differences (float64)
+#
+# The losses return `(loss, dloss/dprediction)`. On the Keras side, `tf.GradientTape` gives the gradient of
+# the same loss with respect to the same prediction. Mind the argument order: ours is
+# `loss(y_pred, y_true)`, Keras's `loss_fn(y_true, y_pred)`.
+#
+# The paper's weighted loss has no Keras class; its TensorFlow form is one line,
+# `tf.reduce_mean(w * tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))`:
+#
+# $$L_w = -\frac{1}{M} \sum_{x} w(x) \log \operatorname{softmax}(z(x))_{\ell(x)}, \qquad
+# \frac{\partial L_w}{\partial z_k(x)} = \frac{w(x)}{M} \big(\operatorname{softmax}(z(x))_k - [k = \ell(x)]\big).$$
 
-$$L_{\text{Dice}} = 1 - \frac{2 I}{S + \epsilon}, \qquad
-\frac{\partial L_{\text{Dice}}}{\partial p_j} = -\frac{2\,\big(t_j (S + \epsilon) - I\big)}{(S + \epsilon)^2}.$$
-
-Keras's `keras.losses.Dice` adds $\epsilon = 10^{-7}$ to the denominator only and, by default, computes one
-Dice over the whole batch. `unet_scratch.ops.losses.dice_loss` does the same (its `axis=(1, 2, 3)` gives
-one Dice per image instead). Note the gradient: every pixel's gradient depends on the sums over all
-pixels, which is what makes Dice insensitive to class imbalance, and what makes it noisy when the
-foreground is tiny.
-
-## 3. Every loss against Keras/TensorFlow (float32) and against central differences (float64)
-
-The losses return `(loss, dloss/dprediction)`. On the Keras side, `tf.GradientTape` gives the gradient of
-the same loss with respect to the same prediction. Mind the argument order: ours is
-`loss(y_pred, y_true)`, Keras's `loss_fn(y_true, y_pred)`.
-
-The paper's weighted loss has no Keras class; its TensorFlow form is one line,
-`tf.reduce_mean(w * tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))`:
-
-$$L_w = -\frac{1}{M} \sum_{x} w(x) \log \operatorname{softmax}(z(x))_{\ell(x)}, \qquad
-\frac{\partial L_w}{\partial z_k(x)} = \frac{w(x)}{M} \big(\operatorname{softmax}(z(x))_k - [k = \ell(x)]\big).$$"""),
-code(r"""def keras_loss_and_grad(loss_fn, y_true, y_pred):
+# %%
+def keras_loss_and_grad(loss_fn, y_true, y_pred):
     # loss and dloss/dy_pred from TensorFlow; note Keras's (y_true, y_pred) order
     y_pred = tf.Variable(y_pred)
     with tf.GradientTape() as tape:
@@ -179,12 +207,16 @@ comparisons = {
 keras_ok = {}
 for name, ((loss, grad), (k_loss, k_grad)) in comparisons.items():
     keras_ok[name] = np.isclose(loss, k_loss, **TOL) and np.allclose(grad, k_grad, **TOL)
-    print(f"{name:<28} value and gradient match Keras/TF (rtol = atol = 1e-5): {keras_ok[name]}")"""),
-md(r"""Now the gradients themselves, in float64, against central differences
-$\partial L / \partial y_j \approx \big(L(y + h e_j) - L(y - h e_j)\big) / 2h$ with $h = 10^{-5}$
-(`unet_scratch.gradcheck`). The probabilities are kept inside $[0.05, 0.95]$, away from the clip, where
-the probability form has no gradient at all."""),
-code(r"""z64 = 2 * rng.standard_normal((2, 5, 5, 1))
+    print(f"{name:<28} value and gradient match Keras/TF (rtol = atol = 1e-5): {keras_ok[name]}")
+
+# %% [markdown]
+# Now the gradients themselves, in float64, against central differences
+# $\partial L / \partial y_j \approx \big(L(y + h e_j) - L(y - h e_j)\big) / 2h$ with $h = 10^{-5}$
+# (`unet_scratch.gradcheck`). The probabilities are kept inside $[0.05, 0.95]$, away from the clip, where
+# the probability form has no gradient at all.
+
+# %%
+z64 = 2 * rng.standard_normal((2, 5, 5, 1))
 t64 = (rng.random(z64.shape) > 0.5).astype(np.float64)
 p64 = rng.uniform(0.05, 0.95, z64.shape)
 zk64 = 2 * rng.standard_normal((2, 5, 5, 3))
@@ -203,23 +235,27 @@ for name, (loss_fn, y) in losses64.items():
     numeric = numeric_gradient(lambda a: loss_fn(a)[0], y.copy(), h=1e-5)
     err = rel_error(analytic, numeric)
     gradcheck_ok[name] = err < 1e-7
-    print(f"{name:<28} float64 gradient check, relative error < 1e-7: {gradcheck_ok[name]}")"""),
-md(r"""## 4. Metrics: Dice and IoU
+    print(f"{name:<28} float64 gradient check, relative error < 1e-7: {gradcheck_ok[name]}")
 
-A loss must be differentiable; a metric must be honest. The metrics score the **binarised** prediction
-($p > 0.5$) against the target, as sets of pixels $A$ and $B$:
+# %% [markdown]
+# ## 4. Metrics: Dice and IoU
+#
+# A loss must be differentiable; a metric must be honest. The metrics score the **binarised** prediction
+# ($p > 0.5$) against the target, as sets of pixels $A$ and $B$:
+#
+# $$\text{Dice}(A, B) = \frac{2 |A \cap B|}{|A| + |B|}, \qquad \text{IoU}(A, B) = \frac{|A \cap B|}{|A \cup B|},
+# \qquad \text{IoU} = \frac{\text{Dice}}{2 - \text{Dice}}.$$
+#
+# The two rank predictions identically (one is a monotone function of the other); IoU is the harsher
+# number. On a binary prediction the soft Dice loss is exactly $1 - \text{Dice}$ (up to its $\epsilon$).
+# One convention to watch: `unet_scratch.metrics` counts $p = 0.5$ as background ($p > 0.5$), Keras's
+# `BinaryIoU(threshold=0.5)` as foreground ($p \ge 0.5$).
+#
+# Below, the prediction is the true mask of a nuclei image shifted sideways by $k$ pixels: a simple way to
+# see how fast each score falls as the outline misses.
 
-$$\text{Dice}(A, B) = \frac{2 |A \cap B|}{|A| + |B|}, \qquad \text{IoU}(A, B) = \frac{|A \cap B|}{|A \cup B|},
-\qquad \text{IoU} = \frac{\text{Dice}}{2 - \text{Dice}}.$$
-
-The two rank predictions identically (one is a monotone function of the other); IoU is the harsher
-number. On a binary prediction the soft Dice loss is exactly $1 - \text{Dice}$ (up to its $\epsilon$).
-One convention to watch: `unet_scratch.metrics` counts $p = 0.5$ as background ($p > 0.5$), Keras's
-`BinaryIoU(threshold=0.5)` as foreground ($p \ge 0.5$).
-
-Below, the prediction is the true mask of a nuclei image shifted sideways by $k$ pixels: a simple way to
-see how fast each score falls as the outline misses."""),
-code(r"""images, masks, instances = data.load("cells", "train", n=1, size=128)
+# %%
+images, masks, instances = data.load("cells", "train", n=1, size=128)
 image, mask, inst = images[0, ..., 0], masks[0, ..., 0], instances[0]
 
 shifts = np.arange(0, 13)
@@ -249,25 +285,29 @@ ax.set(xlabel="shift of the prediction (pixels)", ylabel="score (1 = perfect)", 
        title="Both scores fall as the outline misses; IoU is always the lower")
 ax.legend()
 fig.tight_layout()
-plt.show()"""),
-md(r"""## 5. The paper's weighted loss and weight map: separating touching cells
+plt.show()
 
-Two touching nuclei must come out as **two** objects, so the 1-2 pixel background gap between them is the
-most important part of the mask, and the smallest. Plain cross-entropy gives those pixels the same weight
-as any other, so a network that merges the cells pays almost nothing. Ronneberger et al. (2015, Eq. 2)
-weight each pixel by
+# %% [markdown]
+# ## 5. The paper's weighted loss and weight map: separating touching cells
+#
+# Two touching nuclei must come out as **two** objects, so the 1-2 pixel background gap between them is the
+# most important part of the mask, and the smallest. Plain cross-entropy gives those pixels the same weight
+# as any other, so a network that merges the cells pays almost nothing. Ronneberger et al. (2015, Eq. 2)
+# weight each pixel by
+#
+# $$w(x) = w_c(x) + w_0 \exp\!\left(-\frac{\big(d_1(x) + d_2(x)\big)^2}{2 \sigma^2}\right),$$
+#
+# $d_1, d_2$ the distances to the nearest and second-nearest cell, $w_0 = 10$, $\sigma = 5$ pixels, the border
+# term on background pixels only. In a thin gap $d_1 + d_2$ is about the gap's width, so $w \approx w_0$; far
+# from cells the term vanishes. $w_c$ balances the classes: `unet_scratch.weightmap` uses
+# $w_c = 1 / (2 f_c)$, $f_c$ the fraction of pixels of class $c$, so each class carries half the total weight
+# and $w_c$ averages exactly 1.
+#
+# The map needs **instance** labels (which cell is which), not just a foreground mask: a binary mask cannot
+# tell two touching cells from one. `data.load("cells", ...)` returns them.
 
-$$w(x) = w_c(x) + w_0 \exp\!\left(-\frac{\big(d_1(x) + d_2(x)\big)^2}{2 \sigma^2}\right),$$
-
-$d_1, d_2$ the distances to the nearest and second-nearest cell, $w_0 = 10$, $\sigma = 5$ pixels, the border
-term on background pixels only. In a thin gap $d_1 + d_2$ is about the gap's width, so $w \approx w_0$; far
-from cells the term vanishes. $w_c$ balances the classes: `unet_scratch.weightmap` uses
-$w_c = 1 / (2 f_c)$, $f_c$ the fraction of pixels of class $c$, so each class carries half the total weight
-and $w_c$ averages exactly 1.
-
-The map needs **instance** labels (which cell is which), not just a foreground mask: a binary mask cannot
-tell two touching cells from one. `data.load("cells", ...)` returns them."""),
-code(r"""w_map = weight_map(inst, w0=10.0, sigma=5.0, class_balance=True)
+# %%
+w_map = weight_map(inst, w0=10.0, sigma=5.0, class_balance=True)
 w_c = class_weights(inst)
 background = inst == 0
 print("cells in the image:", len(np.unique(inst)) - 1)
@@ -292,8 +332,10 @@ print("the gaps between touching cells carry a bigger share of the loss with the
 k_loss, k_grad = keras_loss_and_grad(tf_weighted_ce(w_map[None]), lab.astype(np.int32), logits)
 print("weighted loss on this image matches TensorFlow (value and gradient):",
       np.isclose(loss_w, k_loss, **TOL) and np.allclose(weighted_softmax_crossentropy(logits, lab, w_map[None])[1],
-                                                        k_grad, **TOL))"""),
-code(r"""fig, ax = plt.subplots(1, 4, figsize=(13, 3.5), dpi=100)
+                                                        k_grad, **TOL))
+
+# %%
+fig, ax = plt.subplots(1, 4, figsize=(13, 3.5), dpi=100)
 ax[0].imshow(image, cmap="gray"); ax[0].set_title("image: touching nuclei")
 ax[1].imshow(inst, cmap="viridis", interpolation="nearest"); ax[1].set_title("instances (one shade per cell)")
 im = ax[2].imshow(w_map, cmap="viridis"); ax[2].set_title("weight map w(x): bright in the gaps")
@@ -304,11 +346,15 @@ for a in ax:
     a.set_xlabel("x (pixels)"); a.set_ylabel("y (pixels)")
 fig.suptitle("Eq. 2 of the U-Net paper, w0 = 10, sigma = 5: the loss pays most for the gaps between cells")
 fig.tight_layout()
-plt.show()"""),
-md(r"""## Verification
+plt.show()
 
-The chapter's checks in one place: booleans against stated tolerances, the same text on every machine."""),
-code(r"""checks = {
+# %% [markdown]
+# ## Verification
+#
+# The chapter's checks in one place: booleans against stated tolerances, the same text on every machine.
+
+# %%
+checks = {
     "stable BCE == Keras from_logits=True on z in [-40, 40]": np.allclose(stable, keras_logits, **TOL),
     "Keras BCE on a sigmoid output uses the logits": np.allclose(k_sigmoid, ours_logits, **TOL),
     **{f"{name} matches Keras/TF in float32": ok for name, ok in keras_ok.items()},
@@ -318,13 +364,17 @@ code(r"""checks = {
 }
 for k, v in checks.items():
     print(f"{k}: {v}")
-print("ALL PASS:", all(checks.values()))"""),
-md(r"""## Exercises
+print("ALL PASS:", all(checks.values()))
 
-**Exercise 1.** Write `bce_from_logits(z, t)` returning `(loss, dz)`: the mean binary cross-entropy from
-logits in the stable form $\max(z, 0) - z t + \log(1 + e^{-|z|})$ and its gradient $(\sigma(z) - t) / M$.
-It must give finite, correct values for $|z| = 200$ in float32 (the check tries). Keep the dtype of `z`."""),
-code(r"""from unet_scratch.exercises.ch07 import check_bce_from_logits, check_soft_dice_loss, check_weighted_softmax_ce
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 1.** Write `bce_from_logits(z, t)` returning `(loss, dz)`: the mean binary cross-entropy from
+# logits in the stable form $\max(z, 0) - z t + \log(1 + e^{-|z|})$ and its gradient $(\sigma(z) - t) / M$.
+# It must give finite, correct values for $|z| = 200$ in float32 (the check tries). Keep the dtype of `z`.
+
+# %%
+from unet_scratch.exercises.ch07 import check_bce_from_logits, check_soft_dice_loss, check_weighted_softmax_ce
 
 def bce_from_logits(z, t):
     ### BEGIN SOLUTION
@@ -334,11 +384,16 @@ def bce_from_logits(z, t):
     return float(loss.mean()), ((sig - t) / z.size).astype(z.dtype)
     ### END SOLUTION
 
-check_bce_from_logits(bce_from_logits)"""),
-md(r"""**Exercise 2.** Write `soft_dice_loss(p, t)` returning `(loss, dp)` with Keras's semantics: one Dice for
-the whole batch, $\epsilon = 10^{-7}$ in the denominator only. Careful with the gradient: $I$ and $S$ both
-depend on every $p_j$."""),
-code(r"""def soft_dice_loss(p, t):
+check_bce_from_logits(bce_from_logits)
+
+
+# %% [markdown]
+# **Exercise 2.** Write `soft_dice_loss(p, t)` returning `(loss, dp)` with Keras's semantics: one Dice for
+# the whole batch, $\epsilon = 10^{-7}$ in the denominator only. Careful with the gradient: $I$ and $S$ both
+# depend on every $p_j$.
+
+# %%
+def soft_dice_loss(p, t):
     ### BEGIN SOLUTION
     eps = 1e-7
     inter = np.sum(t * p)
@@ -346,12 +401,17 @@ code(r"""def soft_dice_loss(p, t):
     return float(1 - 2 * inter / s), (-2 * (t * s - inter) / s ** 2).astype(p.dtype)
     ### END SOLUTION
 
-check_soft_dice_loss(soft_dice_loss)"""),
-md(r"""**Exercise 3.** Write `weighted_softmax_ce(logits, labels, w)` returning `(loss, dlogits)`: the paper's
-Eq. 1, $-\frac{1}{M}\sum_x w(x) \log \operatorname{softmax}(z(x))_{\ell(x)}$, and
-$w(x)\,(\operatorname{softmax}(z(x)) - \text{onehot}(\ell(x))) / M$. Logits near 1000 must not overflow:
-subtract each pixel's largest logit before exponentiating."""),
-code(r"""def weighted_softmax_ce(logits, labels, w):
+check_soft_dice_loss(soft_dice_loss)
+
+
+# %% [markdown]
+# **Exercise 3.** Write `weighted_softmax_ce(logits, labels, w)` returning `(loss, dlogits)`: the paper's
+# Eq. 1, $-\frac{1}{M}\sum_x w(x) \log \operatorname{softmax}(z(x))_{\ell(x)}$, and
+# $w(x)\,(\operatorname{softmax}(z(x)) - \text{onehot}(\ell(x))) / M$. Logits near 1000 must not overflow:
+# subtract each pixel's largest logit before exponentiating.
+
+# %%
+def weighted_softmax_ce(logits, labels, w):
     ### BEGIN SOLUTION
     shifted = logits - logits.max(axis=-1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -361,11 +421,9 @@ code(r"""def weighted_softmax_ce(logits, labels, w):
     return float(loss), (w[..., None] * (np.exp(logp) - onehot) / m).astype(logits.dtype)
     ### END SOLUTION
 
-check_weighted_softmax_ce(weighted_softmax_ce)"""),
-md(r"""**Exercises in this chapter:** 1. `bce_from_logits` (the stable binary cross-entropy and its gradient),
-2. `soft_dice_loss` (Keras's Dice loss and its gradient), 3. `weighted_softmax_ce` (the paper's
-pixel-weighted loss, Eq. 1)."""),
-]
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nbf.write(nb, "notebooks/07-losses-and-metrics.ipynb")
+check_weighted_softmax_ce(weighted_softmax_ce)
+
+# %% [markdown]
+# **Exercises in this chapter:** 1. `bce_from_logits` (the stable binary cross-entropy and its gradient),
+# 2. `soft_dice_loss` (Keras's Dice loss and its gradient), 3. `weighted_softmax_ce` (the paper's
+# pixel-weighted loss, Eq. 1).
