@@ -87,7 +87,7 @@ def cmd_train(args) -> int:
     import os
     import time
 
-    from . import backend, data, training
+    from . import backend, data, optional, training
     from .model import UNet
     try:
         backend.set_backend(args.backend)
@@ -116,7 +116,9 @@ def cmd_train(args) -> int:
         return 2
     seconds = time.perf_counter() - start
     training.save_history(os.path.join(args.out, "history.json"), history)
-    if history.epoch:
+    if history.epoch and not optional.available("matplotlib"):
+        print(f"curves.png not written: matplotlib is not installed ({optional.install_hint('matplotlib')})")
+    elif history.epoch:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

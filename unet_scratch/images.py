@@ -10,13 +10,11 @@ import os
 
 import numpy as np
 
+from .optional import require
+
 
 def _pil():
-    try:
-        from PIL import Image
-    except ImportError as err:
-        raise ImportError("reading and writing PNGs needs Pillow: pip install pillow (or make venv)") from err
-    return Image
+    return require("PIL.Image", "reading and writing images")
 
 
 def read_image(path, channels=1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import nearest_legal_sizes
-from .base import _call
+from .base import call_student
 from .base import check_arrays as _check_arrays
 from .base import check_cases as _check
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _call(fn, args, what):
+def call_student(fn, args, what):
+    """fn(*args), with a stub's NotImplementedError turned into "<what>: not implemented yet"."""
     try:
         return fn(*args)
     except NotImplementedError:
@@ -19,7 +20,7 @@ def _call(fn, args, what):
 def check_cases(fn, cases, what):
     """cases: [(args tuple, expected value), ...], compared with ==."""
     for args, expected in cases:
-        got = _call(fn, args, what)
+        got = call_student(fn, args, what)
         if got != expected:
             raise AssertionError(f"{what}{args}: expected {expected!r}, got {got!r}")
     print(f"correct: {what} passes {len(cases)} cases")
@@ -32,7 +33,7 @@ def check_arrays(fn, cases, what, rtol=1e-5, atol=1e-6):
     Says which output of which case is wrong: its shape, or its largest difference and where it is.
     """
     for args, expected, label in cases:
-        got = _call(fn, args, what)
+        got = call_student(fn, args, what)
         single = not isinstance(expected, tuple)
         exp_t, got_t = ((expected,), (got,)) if single else (expected, got)
         if not single and (not isinstance(got, tuple) or len(got) != len(exp_t)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.pool import maxpool2d
-from .base import _call
+from .base import call_student
 from .base import check_arrays as _check_arrays
 
 
@@ -62,7 +62,7 @@ def check_count_routing_differences(fn):
     what = "count_routing_differences"
     for a, b, label in _tie_cases():
         expected = int(np.sum(_first_max(a) != _first_max(b)))
-        got = _call(fn, (a, b), what)
+        got = call_student(fn, (a, b), what)
         if not isinstance(got, (int, np.integer)) or int(got) != expected:
             raise AssertionError(f"{what} ({label}, shape {a.shape}): expected {expected}, got {got!r}")
     print(f"correct: {what} passes {len(_tie_cases())} cases")
@@ -74,7 +74,7 @@ def check_order_of_magnitude(fn):
     what = "order_of_magnitude"
     cases = [(1.6e-7, -7), (9.7e-7, -7), (1e-5, -5), (3.2e-12, -12), (0.5, -1), (42.0, 1), (0.0, None)]
     for err, expected in cases:
-        got = _call(fn, (err,), what)
+        got = call_student(fn, (err,), what)
         if got != expected or (expected is not None and not isinstance(got, (int, np.integer))):
             raise AssertionError(f"{what}({err!r}): expected {expected!r}, got {got!r}")
     print(f"correct: {what} passes {len(cases)} cases")

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import _call, check_arrays, check_cases
+from .base import call_student, check_arrays, check_cases
 
 
 def check_mirror_pad(fn):
     """fn(image, m) -> image reflected by m pixels on every side (edge pixel not repeated)."""
     a = np.arange(12.0).reshape(3, 4)
-    got = _call(fn, (a, 1), "mirror_pad")
+    got = call_student(fn, (a, 1), "mirror_pad")
     symmetric = np.pad(a, 1, mode="symmetric")
     if np.shape(got) == symmetric.shape and np.array_equal(got, symmetric):
         raise AssertionError("mirror_pad: the edge pixel is repeated (that is np.pad's 'symmetric'); the paper "

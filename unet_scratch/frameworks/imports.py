@@ -5,6 +5,8 @@ import importlib
 import os
 import sys
 
+from ..optional import install_hint
+
 
 def quiet_import(name: str):
     """Import a module with the process's stderr (file descriptor 2) sent to /dev/null meanwhile.
@@ -33,7 +35,7 @@ def import_tensorflow():
     try:
         return quiet_import("tensorflow")
     except ImportError as err:
-        raise ImportError("this needs TensorFlow: pip install -e '.[keras]' (or make venv)") from err
+        raise ImportError(f"this needs TensorFlow: {install_hint('tensorflow')}") from err
 
 
 def import_keras():
@@ -43,5 +45,4 @@ def import_keras():
             import_tensorflow()
         return quiet_import("keras")
     except ImportError as err:
-        raise ImportError("the Keras reference needs TensorFlow and Keras 3: "
-                          "pip install -e '.[keras]' (or make venv)") from err
+        raise ImportError(f"the Keras reference needs TensorFlow and Keras 3: {install_hint('keras')}") from err

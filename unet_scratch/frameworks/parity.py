@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..optional import require
 from .imports import import_keras
 from .keras_transfer import to_keras
 from .tolerances import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, WEIGHT_RTOL
@@ -98,7 +99,7 @@ class ParityReport:
 
     def plot(self, ax=None):
         """Per-layer errors on a log scale with the tolerance lines; returns the matplotlib Axes."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", "plotting a parity report")
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 3.8), dpi=100)
         fwd = [r for r in self.rows if r.kind == "forward"]
@@ -250,7 +251,7 @@ class LockstepResult:
         return self.max_rel_diff <= GRAD_RTOL and self.weight_rel_diff <= WEIGHT_RTOL
 
     def plot(self, ax=None):
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", "plotting a lockstep result")
         if ax is None:
             _, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
         steps = np.arange(1, len(self.rel_diff) + 1)

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 
+from ..optional import require
+
 
 class History:
     """What ``fit`` returns: ``history`` maps "loss", "dice", "val_loss", "val_dice", "seconds" to one
@@ -31,7 +33,7 @@ class History:
 def plot_history(*histories, axes=None, label=None, labels=None, **kwargs):
     """Loss and Dice per epoch, training solid and validation dashed; one or several histories
     (e.g. scratch next to Keras, ``labels=["scratch", "Keras"]``). Returns the two axes."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "plotting a history")
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
     labels = labels or [label] * len(histories)
