@@ -95,7 +95,7 @@ def test_errors_name_the_problem(rng):
         maxpool2d(x[0])
     with pytest.raises(ValueError, match="padding must be 'same' or 'valid'"):
         maxpool2d(x, padding="full")
-    with pytest.raises(ValueError, match="pool_size must be positive"):
+    with pytest.raises(ValueError, match="pool_size must be a positive int"):
         maxpool2d(x, pool_size=0)
     with pytest.raises(ValueError, match="smaller than the pool"):
         maxpool2d(x, pool_size=5)

@@ -16,29 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .checks import check_finite
+from .checks import check_dropout_rate, check_finite, normalize_pair, normalize_padding
 from .initializers import get_initializer
 from .ops.concat import crop2d, crop2d_backward
 
 _ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax")
 _NO_CACHE = object()        # "forward has not run yet" (a cache itself may legitimately be None)
-
-
-def _pair(v, what: str) -> tuple[int, int]:
-    """1 -> (1, 1); (2, 3) -> (2, 3), with a clear error for anything else."""
-    if isinstance(v, (int, np.integer)):
-        v = (int(v), int(v))
-    v = tuple(int(a) for a in v)
-    if len(v) != 2 or min(v) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair of positive ints, got {v}")
-    return v
-
-
-def _padding(p: str) -> str:
-    p = str(p).lower()
-    if p not in ("same", "valid"):
-        raise ValueError(f"padding must be 'same' or 'valid', got {p!r}")
-    return p
 
 
 class ParamDict(dict):
@@ -168,9 +151,9 @@ class _ConvBase(Layer):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.padding = _padding(padding)
+        self.kernel_size = normalize_pair(kernel_size, "kernel_size")
+        self.strides = normalize_pair(strides, "strides")
+        self.padding = normalize_padding(padding)
         self.activation = None if activation == "linear" else activation
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(kernel_initializer)
@@ -283,9 +266,9 @@ class MaxPooling2D(Layer):
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", name=None, dtype="float32"):
         super().__init__(name, dtype)
-        self.pool_size = _pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
-        self.padding = _padding(padding)
+        self.pool_size = normalize_pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else normalize_pair(strides, "strides")
+        self.padding = normalize_padding(padding)
 
     def compute_output_shape(self, s):
         from .ops.conv import conv_output_size
@@ -309,9 +292,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, seed=None, name=None, dtype="float32"):
         super().__init__(name, dtype)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = check_dropout_rate(rate)
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     def forward(self, x, training=False):

@@ -16,7 +16,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .backend import to_numpy
-from .checks import check_image_batch, check_unet_size
+from .checks import check_image_batch, check_unet_size, normalize_padding
 from .layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D
 from .ops.concat import crop_amounts
 from .serialization import array_to_config, atomic_savez, config_to_array, load_npz
@@ -146,9 +146,7 @@ class UNet:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
         if int(depth) < 1 or int(base_filters) < 1:
             raise ValueError(f"depth and base_filters must be positive, got {depth}, {base_filters}")
-        padding = str(padding).lower()
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' (the article) or 'valid' (the paper), got {padding!r}")
+        padding = normalize_padding(padding)
         self.config = dict(input_shape=[int(s) for s in input_shape], base_filters=int(base_filters),
                            depth=int(depth), padding=padding, dropout=float(dropout or 0.0),
                            out_channels=int(out_channels), out_activation=out_activation,

@@ -39,6 +39,7 @@ if _N_GPUS < 1:                                                   # pragma: no c
 
 import numpy as np  # noqa: E402
 
+from ..checks import check_dy_shape, pool_args  # noqa: E402
 from . import xp_ops  # noqa: E402
 
 if int(os.environ.get("CUPY_TF32", "0") or 0) > 0:                # pragma: no cover
@@ -149,7 +150,7 @@ def conv2d_transpose_backward(dy, cache):
 
 def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     """MaxPooling2D forward: x (N, H, W, C) -> (y, cache); one CUDA thread per output value."""
-    (ph, pw), (sh, sw), padding = xp_ops.pool_args(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
     oh, ow, pad_h, pad_w = xp_ops.conv_geometry(x.shape, (ph, pw), (sh, sw), padding)
     x = cupy.ascontiguousarray(x)
     n, h, w, c = x.shape
@@ -167,8 +168,7 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
 def maxpool2d_backward(dy, cache):
     """Backward of :func:`maxpool2d`: dy (N, OH, OW, C) -> dx (N, H, W, C), routed to first maxima."""
     argmax, (_, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
-    if tuple(dy.shape) != tuple(argmax.shape):
-        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected the pooled shape {tuple(argmax.shape)}")
+    check_dy_shape(dy, argmax.shape, "the pooled shape")
     dy = cupy.ascontiguousarray(dy)
     n, h, w, c = cache["x_shape"]
     dx = cupy.zeros(cache["x_shape"], dtype=dy.dtype)
@@ -188,8 +188,7 @@ def relu(z):
 
 def relu_backward(dy, cache):
     """dz = dy where the forward output was positive, else 0."""
-    if tuple(dy.shape) != tuple(cache.shape):
-        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected {tuple(cache.shape)}")
+    check_dy_shape(dy, cache.shape, "the ReLU's output shape")
     return _relu_backward(dy, cache)
 
 

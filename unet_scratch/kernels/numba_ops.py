@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from unet_scratch.checks import (check_conv_args, check_dy_shape, check_transpose_args, normalize_pair,
+                                 normalize_padding, pool_args)
 from unet_scratch.ops import (center_crop, center_crop_backward, col2im, concatenate,  # noqa: F401
                               concatenate_backward, conv2d_backward_naive, conv2d_naive,
                               conv2d_transpose_naive, conv_output_size, conv_transpose_output_size,
                               crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
                               maxpool2d_naive, padding_amounts, sigmoid, sigmoid_backward, softmax,
                               softmax_backward)
-from unet_scratch.ops.conv import _check_conv_args, normalize_pair, normalize_padding
-from unet_scratch.ops.conv_transpose import _check_transpose_args, _output_shape
-from unet_scratch.ops.pool import _pool_args
+from unet_scratch.ops.conv_transpose import transpose_output_shape
 
 from unet_scratch import ops as _ref
 
@@ -59,7 +59,7 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
 
     x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None. Returns (y, cache), y: (N, OH, OW, F).
     """
-    _check_conv_args(x, w, b)
+    check_conv_args(x, w, b)
     dtype = np.result_type(x, w)
     if dtype not in _FAST_DTYPES:                         # e.g. float16: the reference handles it
         return _ref.conv2d(x, w, b, strides, padding)
@@ -80,9 +80,8 @@ def conv2d_backward(dy, cache):
         return _ref.conv2d_backward(dy, cache)
     x, w, strides, pads = cache["x"], cache["w"], cache["strides"], cache["pads"]
     expected = (x.shape[0], *conv_geometry(x.shape, w.shape[:2], strides, cache["padding"])[:2], w.shape[3])
-    if dy.shape != expected:
-        raise ValueError(f"dy has shape {dy.shape}, expected {expected} for an input of shape {x.shape}, "
-                         f"kernel {w.shape}, strides {strides}, padding {cache['padding']!r}")
+    check_dy_shape(dy, expected, f"for an input of shape {x.shape}, kernel {w.shape}, strides {strides}, "
+                                 f"padding {cache['padding']!r}")
     dy = _as(dy, x.dtype)
     dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
@@ -99,7 +98,7 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
     When the kernel equals the stride (U-Net's 2x2 stride 2) the stamps do not overlap: one GEMM
     z = x @ w^T gives every output pixel, and a pixel shuffle puts them in place.
     """
-    _check_transpose_args(x, w, b)
+    check_transpose_args(x, w, b)
     dtype = np.result_type(x, w)
     if dtype not in _FAST_DTYPES:
         return _ref.conv2d_transpose(x, w, b, strides, padding)
@@ -107,7 +106,7 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
     x, w = _as(x, dtype), _as(w, dtype)
     b = None if b is None else _as(b, dtype)
     kh, kw, f, c = w.shape
-    y_shape = _output_shape(x.shape, w.shape, strides, padding)
+    y_shape = transpose_output_shape(x.shape, w.shape, strides, padding)
     cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding, "fast": True}
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
@@ -132,9 +131,7 @@ def conv2d_transpose_backward(dy, cache):
     if not cache.get("fast"):
         return _ref.conv2d_transpose_backward(dy, cache)
     x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
-    expected = _output_shape(x.shape, w.shape, strides, padding)
-    if dy.shape != expected:
-        raise ValueError(f"dy has shape {dy.shape}, expected {expected}")
+    check_dy_shape(dy, transpose_output_shape(x.shape, w.shape, strides, padding))
     kh, kw, f, c = w.shape
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
@@ -162,7 +159,7 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     x: (N, H, W, C). Returns (y, cache), y: (N, OH, OW, C); the cache holds the flat window index
     (a*PW + q) of each first maximum, as int8 (int32 for windows of more than 127 pixels).
     """
-    (ph, pw), (sh, sw), padding = _pool_args(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
     if x.dtype not in _FAST_DTYPES:
         return _ref.maxpool2d(x, pool_size, strides, padding)
     x = np.ascontiguousarray(x)
@@ -184,8 +181,7 @@ def maxpool2d_backward(dy, cache):
     if "x_pad_shape" in cache:                                  # made by the reference (float16 ...)
         return _ref.maxpool2d_backward(dy, cache)
     argmax, (_, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
-    if dy.shape != argmax.shape:
-        raise ValueError(f"dy has shape {dy.shape}, expected the pooled shape {argmax.shape}")
+    check_dy_shape(dy, argmax.shape, "the pooled shape")
     dy = np.ascontiguousarray(dy, dtype=np.result_type(dy, np.float32))
     dx = np.zeros(cache["x_shape"], dtype=dy.dtype)
     (top, _), (left, _) = cache["pads"]
@@ -210,8 +206,7 @@ def relu(z):
 def relu_backward(dy, cache):
     """dz = dy where the forward output was positive, else 0. dy: the shape of z."""
     y = cache
-    if dy.shape != y.shape:
-        raise ValueError(f"dy has shape {dy.shape}, expected {y.shape} (the ReLU's output shape)")
+    check_dy_shape(dy, y.shape, "the ReLU's output shape")
     if y.dtype not in _FAST_DTYPES:
         return _ref.relu_backward(dy, cache)
     dy = np.ascontiguousarray(dy, dtype=y.dtype)

@@ -15,36 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from unet_scratch.ops.conv import (conv_output_size, normalize_pair, normalize_padding,
-                                   padding_amounts)
-from unet_scratch.ops.conv_transpose import conv_transpose_output_size
+from unet_scratch.checks import (check_conv_args, check_dropout_rate, check_dy_shape, check_transpose_args,
+                                 normalize_pair, normalize_padding, pool_args)
+from unet_scratch.ops.concat import check_concat_args
+from unet_scratch.ops.conv import conv_output_size, padding_amounts
+from unet_scratch.ops.conv_transpose import transpose_output_shape
 
 
-# ----------------------------------------------------------------------------- checks and geometry
-
-
-def check_array(a, ndim: int, layout: str, name: str) -> None:
-    """Like the reference's check, for NumPy or CuPy arrays: a float array with ndim dimensions."""
-    if not hasattr(a, "dtype") or not hasattr(a, "ndim"):
-        raise TypeError(f"{name} must be an array {layout}, got {type(a).__name__}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} has dtype {a.dtype}; these ops need floats, use {name}.astype(float32)")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {tuple(a.shape)}")
-
-
-def check_conv_args(x, w, b, w_layout="(KH, KW, C, F)", c_axis=2, f_axis=3):
-    """x: (N, H, W, C), w with C at c_axis and F at f_axis, b: (F,) or None; errors name the fix."""
-    check_array(x, 4, "(N, H, W, C)", "x")
-    check_array(w, 4, w_layout, "w")
-    if x.shape[3] != w.shape[c_axis]:
-        raise ValueError(f"x has {x.shape[3]} channels but the kernel w {tuple(w.shape)} {w_layout} "
-                         f"expects {w.shape[c_axis]}; check the kernel layout or the previous layer")
-    if b is not None:
-        check_array(b, 1, "(F,)", "b")
-        if b.shape[0] != w.shape[f_axis]:
-            raise ValueError(f"bias b has shape {tuple(b.shape)} but the kernel has {w.shape[f_axis]} "
-                             f"filters; b must be ({w.shape[f_axis]},)")
+# ----------------------------------------------------------------------------- geometry
 
 
 def conv_geometry(x_shape, kernel_hw, strides, padding):
@@ -53,12 +31,6 @@ def conv_geometry(x_shape, kernel_hw, strides, padding):
     h, w = x_shape[1], x_shape[2]
     return (conv_output_size(h, kh, sh, padding), conv_output_size(w, kw, sw, padding),
             padding_amounts(h, kh, sh, padding), padding_amounts(w, kw, sw, padding))
-
-
-def transpose_output_shape(x_shape, w_shape, strides, padding):
-    """(N, OH, OW, F) of a transposed conv of x: (N, H, W, C_in) with w: (KH, KW, F, C_in)."""
-    return (x_shape[0], conv_transpose_output_size(x_shape[1], w_shape[0], strides[0], padding),
-            conv_transpose_output_size(x_shape[2], w_shape[1], strides[1], padding), w_shape[2])
 
 
 def flipped_kernel_matrix(w, xp=np):
@@ -159,7 +131,7 @@ def conv2d_backward(dy, cache, xp=np):
 
 def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid", xp=np):
     """Conv2DTranspose forward. x: (N, H, W, C_in), w: (KH, KW, F, C_in) -> (y, cache), y: (N, OH, OW, F)."""
-    check_conv_args(x, w, b, "(KH, KW, F, C_in)", c_axis=3, f_axis=2)
+    check_transpose_args(x, w, b)
     strides, padding = normalize_pair(strides), normalize_padding(padding)
     kh, kw, f, c = w.shape
     y_shape = transpose_output_shape(x.shape, w.shape, strides, padding)
@@ -179,9 +151,7 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid", xp=np):
 def conv2d_transpose_backward(dy, cache, xp=np):
     """Backward of :func:`conv2d_transpose`: dy (N, OH, OW, F) -> (dx, dw, db)."""
     x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
-    expected = transpose_output_shape(x.shape, w.shape, strides, padding)
-    if tuple(dy.shape) != expected:
-        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected {expected}")
+    check_dy_shape(dy, transpose_output_shape(x.shape, w.shape, strides, padding))
     kh, kw, f, c = w.shape
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     if (kh, kw) == strides:
@@ -198,19 +168,6 @@ def conv2d_transpose_backward(dy, cache, xp=np):
 
 
 # ----------------------------------------------------------------------------- max pooling
-
-
-def pool_args(x, pool_size, strides, padding):
-    """Check a pooling call like the reference does; returns ((PH, PW), (SH, SW), padding)."""
-    check_array(x, 4, "(N, H, W, C)", "x")
-    pool_size = normalize_pair(pool_size, "pool_size")
-    strides = pool_size if strides is None else normalize_pair(strides)
-    padding = normalize_padding(padding)
-    for axis, n, p in (("height", x.shape[1], pool_size[0]), ("width", x.shape[2], pool_size[1])):
-        if padding == "valid" and n < p:
-            raise ValueError(f"input {axis} {n} is smaller than the pool size {p} with 'valid' padding; "
-                             f"use padding='same' or a smaller pool")
-    return pool_size, strides, padding
 
 
 def _window_slices(ph, pw, sh, sw, oh, ow):
@@ -241,8 +198,7 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid", xp=np):
 def maxpool2d_backward(dy, cache, xp=np):
     """Backward of :func:`maxpool2d`: each dy goes to its window's first maximum. Returns dx (N, H, W, C)."""
     argmax, (ph, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
-    if tuple(dy.shape) != tuple(argmax.shape):
-        raise ValueError(f"dy has shape {tuple(dy.shape)}, expected the pooled shape {tuple(argmax.shape)}")
+    check_dy_shape(dy, argmax.shape, "the pooled shape")
     oh, ow = dy.shape[1:3]
     dx_pad = xp.zeros(cache["x_pad_shape"], dtype=dy.dtype)
     for k, r, c in _window_slices(ph, pw, sh, sw, oh, ow):
@@ -294,8 +250,7 @@ def softmax_backward(dy, cache, xp=np):
 def dropout(x, rate, rng, training=False, xp=np):
     """Inverted dropout with the reference's mask: drawn from the NumPy generator rng (on the CPU, so
     every backend drops the same units for the same seed), then moved to x's device."""
-    if not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    rate = check_dropout_rate(rate)
     if not training or rate == 0:
         return x, None
     keep = rng.random(tuple(x.shape)) >= rate
@@ -311,14 +266,7 @@ def dropout_backward(dy, cache, xp=np):
 def concatenate(xs, axis=-1, xp=np):
     """xs: list of (N, H, W, C_i) -> (y (N, H, W, sum C_i), cache = (sizes, axis))."""
     xs = list(xs)
-    if len(xs) < 2:
-        raise ValueError("concatenate needs at least two arrays")
-    ax = axis % xs[0].ndim
-    for x in xs[1:]:
-        if x.ndim != xs[0].ndim or any(s != r for i, (s, r) in enumerate(zip(x.shape, xs[0].shape))
-                                       if i != ax):
-            raise ValueError(f"cannot concatenate shapes {tuple(xs[0].shape)} and {tuple(x.shape)} along "
-                             f"axis {axis}: all other dimensions must match")
+    ax = check_concat_args(xs, axis)
     return xp.concatenate(xs, axis=ax), ([x.shape[ax] for x in xs], ax)
 
 

@@ -30,13 +30,9 @@ def _spatial_hint(ref, other) -> str:
     return hint
 
 
-def concatenate(xs, axis=-1):
-    """Concatenate along ``axis`` (channels by default), like ``keras.layers.concatenate``.
-
-    xs: list of arrays (N, H, W, C_i) with equal dtype and equal sizes except along ``axis``.
-    Returns (y, cache): y (N, H, W, sum C_i); cache = (sizes along axis, axis).
-    """
-    xs = list(xs)
+def check_concat_args(xs, axis) -> int:
+    """Check that the arrays in the list xs can be concatenated along ``axis``; return the axis as a
+    non-negative index. Works for NumPy and CuPy arrays (only shapes and dtypes are read)."""
     if len(xs) < 2:
         raise ValueError(f"concatenate needs at least two arrays, got {len(xs)}")
     ref = tuple(xs[0].shape)
@@ -51,6 +47,17 @@ def concatenate(xs, axis=-1):
         if x.dtype != xs[0].dtype:
             raise TypeError(f"cannot concatenate dtypes {xs[0].dtype} and {x.dtype}: cast one with "
                             f".astype({str(xs[0].dtype)!r}) so the result keeps a single precision")
+    return ax
+
+
+def concatenate(xs, axis=-1):
+    """Concatenate along ``axis`` (channels by default), like ``keras.layers.concatenate``.
+
+    xs: list of arrays (N, H, W, C_i) with equal dtype and equal sizes except along ``axis``.
+    Returns (y, cache): y (N, H, W, sum C_i); cache = (sizes along axis, axis).
+    """
+    xs = list(xs)
+    ax = check_concat_args(xs, axis)
     sizes = [x.shape[ax] for x in xs]
     return np.concatenate(xs, axis=ax), (sizes, ax)
 

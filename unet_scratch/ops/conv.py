@@ -35,51 +35,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-# ----------------------------------------------------------------------------- argument checks
-
-
-def normalize_padding(padding) -> str:
-    """'same' or 'valid' (case-insensitive) -> the lower-case string; anything else is a ValueError."""
-    if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
-        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}; "
-                         f"'same' keeps H/stride rows, 'valid' uses no padding")
-    return padding.lower()
-
-
-def normalize_pair(value, name: str = "strides") -> tuple[int, int]:
-    """An int or a pair of ints -> (rows, cols), both positive; otherwise a ValueError."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                  for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints like (2, 2), got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}; use 1 for no striding")
-    return int(pair[0]), int(pair[1])
-
-
-def check_float_array(a, ndim: int, layout: str, name: str) -> None:
-    """Raise TypeError for a non-float array and ValueError for the wrong number of dimensions."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array {layout}, got {type(a).__name__}; "
-                        f"use np.asarray({name}, dtype=np.float32)")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} has dtype {a.dtype}; convolutions need floats, "
-                        f"use {name}.astype(np.float32)")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {a.shape}")
-
-
-def _check_conv_args(x, w, b):
-    check_float_array(x, 4, "(N, H, W, C)", "x")
-    check_float_array(w, 4, "(KH, KW, C, F)", "w")
-    if x.shape[3] != w.shape[2]:
-        raise ValueError(f"x has {x.shape[3]} channels but the kernel w {w.shape} expects {w.shape[2]} "
-                         f"(w is (KH, KW, C_in, F)); check the kernel layout or the previous layer")
-    if b is not None:
-        check_float_array(b, 1, "(F,)", "b")
-        if b.shape[0] != w.shape[3]:
-            raise ValueError(f"bias b has shape {b.shape} but the kernel has {w.shape[3]} filters; "
-                             f"b must be ({w.shape[3]},)")
+# the argument rules shared by every op, kernel and layer (also importable from here, as before)
+from unet_scratch.checks import (check_conv_args, check_dy_shape, check_float_array,  # noqa: F401
+                                 normalize_pair, normalize_padding)
 
 
 # ----------------------------------------------------------------------------- sizes and padding
@@ -165,7 +123,7 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
     x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None, strides: int or (sh, sw),
     padding: 'same' or 'valid'. Returns (y, cache) with y: (N, OH, OW, F) in the dtype of x and w.
     """
-    _check_conv_args(x, w, b)
+    check_conv_args(x, w, b)
     strides, padding = normalize_pair(strides), normalize_padding(padding)
     kh, kw, c, f = w.shape
     x_pad, _ = pad_input(x, (kh, kw), strides, padding)
@@ -188,9 +146,8 @@ def conv2d_input_gradient(dy, w, x_shape, strides=(1, 1), padding="valid"):
     kh, kw, c, f = w.shape
     n, h, wd, _ = x_shape
     oh, ow = conv_output_size(h, kh, strides[0], padding), conv_output_size(wd, kw, strides[1], padding)
-    if dy.shape != (n, oh, ow, f):
-        raise ValueError(f"dy has shape {dy.shape}, expected {(n, oh, ow, f)} for an input of shape "
-                         f"{tuple(x_shape)}, kernel {w.shape}, strides {strides}, padding {padding!r}")
+    check_dy_shape(dy, (n, oh, ow, f), f"for an input of shape {tuple(x_shape)}, kernel {w.shape}, "
+                                       f"strides {strides}, padding {padding!r}")
     pads = (padding_amounts(h, kh, strides[0], padding), padding_amounts(wd, kw, strides[1], padding))
     x_pad_shape = (n, h + sum(pads[0]), wd + sum(pads[1]), c)
     dcols = dy.reshape(n * oh * ow, f) @ w.reshape(kh * kw * c, f).T
@@ -205,12 +162,13 @@ def conv2d_weight_gradient(dy, x, kernel_hw, strides=(1, 1), padding="valid"):
     """
     strides, padding = normalize_pair(strides), normalize_padding(padding)
     kh, kw = kernel_hw
+    f = dy.shape[3]
+    oh = conv_output_size(x.shape[1], kh, strides[0], padding)
+    ow = conv_output_size(x.shape[2], kw, strides[1], padding)
+    check_dy_shape(dy, (x.shape[0], oh, ow, f), f"the conv output for x {x.shape}, kernel {tuple(kernel_hw)}, "
+                                                f"strides {strides}, padding {padding!r}")
     x_pad, _ = pad_input(x, (kh, kw), strides, padding)
     cols = im2col(x_pad, kh, kw, *strides)
-    f = dy.shape[3]
-    if cols.shape[0] != dy.shape[0] * dy.shape[1] * dy.shape[2]:
-        raise ValueError(f"dy has shape {dy.shape}, which does not match the conv output for x {x.shape}, "
-                         f"kernel {tuple(kernel_hw)}, strides {strides}, padding {padding!r}")
     return (cols.T @ dy.reshape(-1, f)).reshape(kh, kw, x.shape[3], f)
 
 
@@ -236,7 +194,7 @@ def conv2d_naive(x, w, b=None, strides=(1, 1), padding="valid"):
 
     x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None. Returns y: (N, OH, OW, F).
     """
-    _check_conv_args(x, w, b)
+    check_conv_args(x, w, b)
     (sh, sw), padding = normalize_pair(strides), normalize_padding(padding)
     kh, kw, _, f = w.shape
     x_pad, _ = pad_input(x, (kh, kw), (sh, sw), padding)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unet_scratch.ops.conv import (check_float_array, conv2d, conv2d_input_gradient,
-                                   conv2d_weight_gradient, normalize_pair, normalize_padding)
+from unet_scratch.checks import check_dy_shape, check_transpose_args, normalize_pair, normalize_padding
+from unet_scratch.ops.conv import conv2d, conv2d_input_gradient, conv2d_weight_gradient
 
 
 def conv_transpose_output_size(i: int, k: int, s: int, padding: str) -> int:
@@ -44,21 +44,11 @@ def conv_transpose_output_size(i: int, k: int, s: int, padding: str) -> int:
     return i * s + max(k - s, 0)
 
 
-def _check_transpose_args(x, w, b):
-    check_float_array(x, 4, "(N, H, W, C_in)", "x")
-    check_float_array(w, 4, "(KH, KW, F, C_in)", "w")
-    if x.shape[3] != w.shape[3]:
-        raise ValueError(f"x has {x.shape[3]} channels but the transposed-conv kernel w {w.shape} expects "
-                         f"{w.shape[3]}: Keras's Conv2DTranspose kernel is (KH, KW, F_out, C_in), input "
-                         f"channels LAST; a Conv2D-style (KH, KW, C_in, F) kernel needs w.transpose(0, 1, 3, 2)")
-    if b is not None:
-        check_float_array(b, 1, "(F,)", "b")
-        if b.shape[0] != w.shape[2]:
-            raise ValueError(f"bias b has shape {b.shape} but the kernel has {w.shape[2]} output "
-                             f"channels; b must be ({w.shape[2]},)")
+def transpose_output_shape(x_shape, w_shape, strides, padding):
+    """(N, OH, OW, F) of a transposed conv of x: (N, H, W, C_in) with w: (KH, KW, F, C_in).
 
-
-def _output_shape(x_shape, w_shape, strides, padding):
+    strides: (sh, sw); padding: 'same' or 'valid'. Each size from :func:`conv_transpose_output_size`.
+    """
     n, h, wd, _ = x_shape
     kh, kw, f, _ = w_shape
     return (n, conv_transpose_output_size(h, kh, strides[0], padding),
@@ -72,9 +62,9 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
     padding: 'same' or 'valid'. Returns (y, cache), y: (N, OH, OW, F) with OH from
     :func:`conv_transpose_output_size`.
     """
-    _check_transpose_args(x, w, b)
+    check_transpose_args(x, w, b)
     strides, padding = normalize_pair(strides), normalize_padding(padding)
-    y_shape = _output_shape(x.shape, w.shape, strides, padding)
+    y_shape = transpose_output_shape(x.shape, w.shape, strides, padding)
     y = conv2d_input_gradient(x, w, y_shape, strides, padding)
     if b is not None:
         y += b
@@ -91,8 +81,7 @@ def conv2d_transpose_backward(dy, cache):
     upstream gradient.
     """
     x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
-    if dy.shape != _output_shape(x.shape, w.shape, strides, padding):
-        raise ValueError(f"dy has shape {dy.shape}, expected {_output_shape(x.shape, w.shape, strides, padding)}")
+    check_dy_shape(dy, transpose_output_shape(x.shape, w.shape, strides, padding))
     dx, _ = conv2d(dy, w, None, strides, padding)
     dw = conv2d_weight_gradient(x, dy, w.shape[:2], strides, padding)
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
@@ -117,11 +106,11 @@ def conv2d_transpose_naive(x, w, b=None, strides=(1, 1), padding="valid"):
 
     x: (N, H, W, C_in), w: (KH, KW, F, C_in), b: (F,) or None. Returns y: (N, OH, OW, F).
     """
-    _check_transpose_args(x, w, b)
+    check_transpose_args(x, w, b)
     (sh, sw), padding = normalize_pair(strides), normalize_padding(padding)
     n, h, wd, _ = x.shape
     kh, kw, f, _ = w.shape
-    _, oh, ow, _ = _output_shape(x.shape, w.shape, (sh, sw), padding)
+    _, oh, ow, _ = transpose_output_shape(x.shape, w.shape, (sh, sw), padding)
     top, left = keras_crop_start(kh, sh, padding), keras_crop_start(kw, sw, padding)
     # the full canvas, made long enough to hold the crop when s > k leaves zero rows at the end
     full_h, full_w = max((h - 1) * sh + kh, top + oh), max((wd - 1) * sw + kw, left + ow)

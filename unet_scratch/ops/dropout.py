@@ -16,13 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _check_rate(rate) -> float:
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate} (it is the fraction of units "
-                         f"dropped: 0.5 drops half; 1 would drop everything)")
-    return rate
+from unet_scratch.checks import check_dropout_rate
 
 
 def dropout(x, rate, rng, training=False):
@@ -33,7 +27,7 @@ def dropout(x, rate, rng, training=False):
     Returns (y, cache): y has x's shape and dtype; cache is the mask (values 0 or 1 / (1 - rate), in
     x's dtype) or None when dropout was the identity (not training, or rate == 0).
     """
-    rate = _check_rate(rate)
+    rate = check_dropout_rate(rate)
     if not training or rate == 0:
         return x, None
     if not isinstance(rng, np.random.Generator):

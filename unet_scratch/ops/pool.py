@@ -21,20 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from unet_scratch.ops.conv import (check_float_array, conv_output_size, crop_padding, normalize_pair,
-                                   normalize_padding, pad_input)
-
-
-def _pool_args(x, pool_size, strides, padding):
-    check_float_array(x, 4, "(N, H, W, C)", "x")
-    pool_size = normalize_pair(pool_size, "pool_size")
-    strides = pool_size if strides is None else normalize_pair(strides)
-    padding = normalize_padding(padding)
-    for axis, n, p in (("height", x.shape[1], pool_size[0]), ("width", x.shape[2], pool_size[1])):
-        if padding == "valid" and n < p:
-            raise ValueError(f"input {axis} {n} is smaller than the pool size {p} with 'valid' padding; "
-                             f"use padding='same' or a smaller pool")
-    return pool_size, strides, padding
+from unet_scratch.checks import check_dy_shape, pool_args
+from unet_scratch.ops.conv import conv_output_size, crop_padding, pad_input
 
 
 def _windows(x_pad, pool_size, strides):
@@ -51,7 +39,7 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     padding: 'valid' or 'same'. Returns (y, cache), y: (N, OH, OW, C) in the dtype of x.
     The cache holds the flat index (0 .. PH*PW - 1) of each window's first maximum.
     """
-    pool_size, strides, padding = _pool_args(x, pool_size, strides, padding)
+    pool_size, strides, padding = pool_args(x, pool_size, strides, padding)
     x_pad, pads = pad_input(x, pool_size, strides, padding, value=-np.inf)
     windows = _windows(x_pad, pool_size, strides)
     argmax = windows.argmax(axis=-1)                                            # (N, OH, OW, C)
@@ -67,8 +55,7 @@ def maxpool2d_backward(dy, cache):
     dy: (N, OH, OW, C). Returns dx: (N, H, W, C). Loops over the PH*PW pool offsets only.
     """
     argmax, (ph, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
-    if dy.shape != argmax.shape:
-        raise ValueError(f"dy has shape {dy.shape}, expected the pooled shape {argmax.shape}")
+    check_dy_shape(dy, argmax.shape, "the pooled shape")
     oh, ow = dy.shape[1:3]
     dx_pad = np.zeros(cache["x_pad_shape"], dtype=dy.dtype)
     for a in range(ph):
@@ -83,7 +70,7 @@ def maxpool2d_naive(x, pool_size=(2, 2), strides=None, padding="valid"):
 
     x: (N, H, W, C). Returns y: (N, OH, OW, C).
     """
-    (ph, pw), (sh, sw), padding = _pool_args(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
     x_pad, _ = pad_input(x, (ph, pw), (sh, sw), padding, value=-np.inf)
     n, h, w, c = x.shape
     oh, ow = conv_output_size(h, ph, sh, padding), conv_output_size(w, pw, sw, padding)
@@ -102,7 +89,7 @@ def maxpool2d_backward_naive(dy, x, pool_size=(2, 2), strides=None, padding="val
 
     dy: (N, OH, OW, C), x: (N, H, W, C). Returns dx: (N, H, W, C).
     """
-    (ph, pw), (sh, sw), padding = _pool_args(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
     x_pad, pads = pad_input(x, (ph, pw), (sh, sw), padding, value=-np.inf)
     dx_pad = np.zeros(x_pad.shape, dtype=dy.dtype)
     for b in range(dy.shape[0]):
