@@ -12,7 +12,8 @@ float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and ke
     maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing
     relu, relu_backward                     one compiled pass each
     everything else                         re-exported from the NumPy reference: cheap (sigmoid and
-                                            softmax on the 1-channel head, concatenate = one copy) or
+                                            softmax on the 1-channel head, concatenate = one copy,
+                                            crop2d = a slice) or
                                             bound to the reference's random numbers (dropout)
 
 Caches hold what each backward needs, with the reference's keys where the reference has them, but a
@@ -27,7 +28,7 @@ from unet_scratch.checks import (check_conv_args, check_dy_shape, check_transpos
 from unet_scratch.ops import (center_crop, center_crop_backward, col2im, concatenate,  # noqa: F401
                               concatenate_backward, conv2d_backward_naive, conv2d_naive,
                               conv2d_transpose_naive, conv_output_size, conv_transpose_output_size,
-                              crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
+                              crop2d, crop2d_backward, crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
                               maxpool2d_naive, padding_amounts, sigmoid, sigmoid_backward, softmax,
                               softmax_backward)
 from unet_scratch.ops.conv_transpose import transpose_output_shape
