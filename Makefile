@@ -26,7 +26,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# --allow-root only where it is needed (containers, JupyterHub images that run as root)
+# --allow-root only where it is needed (containers, JupyterHub images that run as root). jupyter-config/ makes
+# JupyterLab open the chapters' .py sources as notebooks (jupytext) on a double click.
+lab: export JUPYTER_CONFIG_PATH := $(CURDIR)/jupyter-config$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))
 lab: venv
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
