@@ -24,3 +24,35 @@ def tf():
 @pytest.fixture(scope="session")
 def keras(tf):
     return pytest.importorskip("keras", reason="Keras 3 not installed: pip install -e '.[keras]'")
+
+
+# ------------------------------------------------------------- helpers shared by test files (plain functions)
+# Test files import them with `from conftest import stub, assert_same`: pytest's default "prepend" import
+# mode puts tests/ (no __init__.py) on sys.path and registers this file as the module `conftest`.
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+def stub(*args):
+    """A student's untouched exercise: every check must answer "not implemented yet", not a traceback."""
+    raise NotImplementedError
+
+
+def assert_same(actual, expected, tol=None):
+    """Same dtype and shape, values within tol (default TOL: rtol = atol = 1e-5 float32, 1e-12 float64).
+
+    actual may live on the GPU (CuPy: copied to NumPy first); tuples and lists recurse, None must match None.
+    """
+    from unet_scratch.backend import to_numpy
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(actual, (tuple, list)) and len(actual) == len(expected), \
+            f"expected {len(expected)} results, got {actual!r:.80}"
+        for a, e in zip(actual, expected):
+            assert_same(a, e, tol)
+        return
+    if expected is None:
+        assert actual is None, f"expected None, got {type(actual).__name__}"
+        return
+    actual = to_numpy(actual)
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    t = TOL[np.dtype(expected.dtype)] if tol is None else tol
+    np.testing.assert_allclose(actual, expected, rtol=t, atol=t, strict=True)

@@ -5,6 +5,8 @@ import pytest
 from unet_scratch import training
 from unet_scratch.exercises import ch08
 
+from conftest import stub  # tests/conftest.py: an exercise as handed out, NotImplementedError
+
 
 def good_step(model, optimizer, x, t):
     z = model.forward(x, training=True, logits=True)
@@ -18,10 +20,6 @@ def good_dice(p, t):
     pred, truth = p > 0.5, t > 0.5
     total = pred.sum() + truth.sum()
     return 1.0 if total == 0 else float(2 * (pred & truth).sum() / total)
-
-
-def stub(*args):
-    raise NotImplementedError
 
 
 def test_solutions_pass():

@@ -18,10 +18,11 @@ import unet_scratch.ops as ref
 from unet_scratch import UNet, backend, use_backend
 from unet_scratch.kernels import to_device, xp_ops
 
+from conftest import assert_same  # tests/conftest.py: dtype, shape, TOL by dtype; CuPy arrays copied back
+
 LAYER_OPS = ("conv2d", "conv2d_backward", "conv2d_transpose", "conv2d_transpose_backward", "maxpool2d",
              "maxpool2d_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "softmax",
              "softmax_backward", "dropout", "dropout_backward", "concatenate", "concatenate_backward")
-TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 
 def _gpu_available() -> bool:
@@ -35,28 +36,6 @@ def _gpu_available() -> bool:
 GPU = _gpu_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU (CuPy not installed or no device): "
                                                "GPU parity suite skipped")
-
-
-def to_numpy(a):
-    if isinstance(a, (tuple, list)):
-        return type(a)(to_numpy(v) for v in a)
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
-
-
-def assert_same(actual, expected, tol=None):
-    """Same dtype and shape, values within tol (default: 1e-5 float32, 1e-12 float64); recurses."""
-    if isinstance(expected, (tuple, list)):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_same(a, e, tol)
-        return
-    if expected is None:
-        assert actual is None
-        return
-    actual = to_numpy(actual)
-    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
-    t = tol or TOL[np.dtype(expected.dtype)]
-    np.testing.assert_allclose(actual, expected, rtol=t, atol=t)
 
 
 def test_assert_same_catches_a_wrong_answer(rng):

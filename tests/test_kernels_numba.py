@@ -16,24 +16,9 @@ import unet_scratch.ops as ref  # noqa: E402
 from unet_scratch import UNet, backend, use_backend  # noqa: E402
 from unet_scratch.gradcheck import numeric_gradient, rel_error  # noqa: E402
 from unet_scratch.kernels import numba_conv, numba_loops, numba_ops as nb, numba_winograd  # noqa: E402
+from conftest import assert_same  # noqa: E402  (tests/conftest.py: dtype, shape, TOL by dtype)
 
-TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 GRADCHECK_TOL = 1e-7
-
-
-def assert_same(actual, expected):
-    """Equal dtypes and shapes, values within the dtype's tolerance; recurses into tuples and lists."""
-    if isinstance(expected, (tuple, list)):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_same(a, e)
-        return
-    if expected is None:
-        assert actual is None
-        return
-    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
-    tol = TOL[np.dtype(expected.dtype)]
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
 
 
 def _rand(rng, shape, dtype):
