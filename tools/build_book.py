@@ -159,9 +159,11 @@ def stage(book: Path, toc_path: Path, notebooks: Path, chapters: list[str], src:
         shutil.rmtree(src)
     shutil.copytree(book, src, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
     shutil.copyfile(toc_path, src / "_toc.yml")
-    # the notebooks' folder, for any figure files a chapter links to; the chapters are rewritten below
+    # the notebooks' folder, for any figure files a chapter links to; the chapters are rewritten below. The
+    # chapters' jupytext sources (NN-name.py, jupytext.toml) stay out: the pages are the .ipynb files.
     shutil.copytree(notebooks, src / "notebooks", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb", "__pycache__"))
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb", "__pycache__", "*.py",
+                                                  "jupytext.toml"))
     folded = 0
     for name in chapters:
         nb = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
