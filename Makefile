@@ -11,7 +11,7 @@ export PYTHONHASHSEED := 0
 help:
 	@echo "make lab    set up .venv and open the course in JupyterLab"
 	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
-	@echo "make notebooks  rewrite and re-execute every chapter (stores their outputs)"
+	@echo "make notebooks  update each chapter's .ipynb from its .py source and re-execute it (CHAPTERS=\"00 02\": some)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
 	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/"
 	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (4-10 minutes, by CPU)"

@@ -56,6 +56,7 @@ CHAPTER_NAME = re.compile(r"^(\d\d|[A-Z])-[\w-]+$")
 UNPAIRED_CELL_METADATA = {"autoscroll", "collapsed", "scrolled", "trusted", "execution", "ExecuteTime",
                           "skipline", "noskipline", "cell_marker", "lines_to_next_cell",
                           "lines_to_end_of_cell_marker"}
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
 MTIME_MARGIN = 1.0  # seconds; jupytext's contents manager uses the same default margin
 
 
@@ -283,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                 execute(nb, name, folder, timeout=args.timeout)
             write(nb, name, folder)
         except SourceError as err:
-            print(f"\nFAILED {err}\n", file=sys.stderr, flush=True)
+            text = str(err) if sys.stderr.isatty() else ANSI_COLOUR.sub("", str(err))  # a log gets plain text
+            print(f"\nFAILED {text}\n", file=sys.stderr, flush=True)
             failed.append(name)
             if not args.keep_going:
                 break
