@@ -36,8 +36,23 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path, tf):
 
 
 def test_flop_count_of_the_seed_model():
-    """2 x MACs of the article's model at 256 x 256: 96.2 GFLOP (shared/REFERENCES.md)."""
-    assert bench.forward_gflop(UNet(seed=0)) == pytest.approx(96.2, abs=0.05)
+    """2 x MACs of the article's model at 256 x 256: 96.2 GFLOP, counted here by hand from its layers
+    (two 3x3 convs per level, 64 -> 1024 channels; 2x2 stride-2 transposed convs costing H_in W_in 4 C_in
+    C_out; the 1x1 head), independently of the model object that bench.forward_gflop walks."""
+    def conv(size, k, c_in, c_out):
+        return size * size * k * k * c_in * c_out
+    channels, size, macs = [1, 64, 128, 256, 512, 1024], 256, 0
+    for level in range(5):                                    # encoder and bottleneck
+        c_in, c_out = channels[level], channels[level + 1]
+        macs += conv(size, 3, c_in, c_out) + conv(size, 3, c_out, c_out)
+        size = size // 2 if level < 4 else size
+    for c in (512, 256, 128, 64):                             # decoder: up-conv, concatenate, two convs
+        macs += conv(size, 2, 2 * c, c)
+        size *= 2
+        macs += conv(size, 3, 2 * c, c) + conv(size, 3, c, c)
+    macs += conv(size, 1, 64, 1)
+    assert size == 256 and 2 * macs / 1e9 == pytest.approx(96.18, abs=0.005)
+    assert bench.forward_gflop(UNet(seed=0)) == pytest.approx(2 * macs / 1e9, rel=1e-12)
 
 
 def test_shifted_views_equal_im2col(rng):
