@@ -3,5 +3,5 @@
 Each check runs a student's function on several cases and says what is wrong (an AssertionError with the
 case and the expected answer), or prints that it is right. See ``exercises.base``.
 """
-from .base import check_arrays, check_cases
+from .base import Mistake, check_arrays, check_cases, error_bound
 from .ch00 import check_conv_params, check_same_unet_sizes, check_valid_output_size
