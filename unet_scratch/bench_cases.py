@@ -112,7 +112,7 @@ def tf_layer_calls(tf, spec, rng):
             tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), out_backprop=dy, **opts),
             tf.reduce_sum(dy, axis=(0, 1, 2))))
     else:                                   # transposed conv: forward is conv2d's input gradient
-        from .kernels.xp_ops import transpose_output_shape
+        from .ops.conv_transpose import transpose_output_shape
         out_shape = transpose_output_shape(spec["x_shape"], spec["param"], spec["strides"], spec["padding"])
         fwd = tf.function(lambda x, w, b: tf.nn.bias_add(tf.nn.conv2d_transpose(x, w, out_shape, s, pad), b))
         y = fwd(x, w, b)
