@@ -115,3 +115,29 @@ def test_errors():
         rand_error(np.array([0.5, 1.0]), np.array([0, 1]))
     with pytest.raises(ValueError, match="one-to-one"):
         count_separated(_two_squares() > 0, _two_squares(), iou_threshold=0.3)
+
+
+# ------------------------------------------------------------------------ scores for your own data
+def test_segmentation_scores_per_class_and_regions():
+    from unet_scratch.metrics import regions, segmentation_scores
+    target = np.zeros((8, 8), np.uint8)
+    target[:, 4] = 1                                          # a membrane splitting two cells
+    pred = target.copy()
+    assert regions(target, 0).max() == 2
+    s = segmentation_scores(pred, target, regions_of=0)
+    assert s["pixel_error"] == 0 and s["dice"] == [1.0, 1.0] and s["adapted_rand_error"] == 0
+    pred[3, 4] = 0                                            # a gap in the membrane merges the two cells
+    s = segmentation_scores(pred, target, regions_of=0)
+    assert s["pixel_error"] == 1 / 64 and s["dice"][1] < 1
+    assert s["adapted_rand_error"] > 0.3                      # one pixel, but the regions merged
+
+
+def test_best_threshold_baseline_finds_the_separating_level_and_direction():
+    from unet_scratch.metrics import best_threshold_baseline
+    rng = np.random.default_rng(0)
+    target = (rng.random((2, 16, 16)) < 0.3).astype(np.uint8)
+    images = np.where(target == 1, 0.2, 0.8) + rng.normal(0, 0.02, target.shape)    # dark foreground
+    b = best_threshold_baseline(images, target)
+    assert b["foreground"] == "dark" and 0.2 < b["threshold"] < 0.8 and b["pixel_error"] == 0
+    b = best_threshold_baseline(1 - images, target)
+    assert b["foreground"] == "bright" and b["pixel_error"] == 0
