@@ -107,3 +107,19 @@ def test_augment_with_weights_moves_image_and_mask_exactly_as_augment():
     np.testing.assert_array_equal(c[0], d[0])
     np.testing.assert_array_equal(c[1], d[1])
     assert d[2] is None
+
+
+def test_default_sigma_is_the_papers_scaled_to_the_image():
+    """sigma=None (the default): 10 px at 512 x 512, scaled with the image; an explicit sigma is kept."""
+    from unet_scratch.augment import scaled_sigma
+    assert scaled_sigma((512, 512)) == 10.0
+    assert scaled_sigma((128, 128, 1)) == 2.5
+    assert scaled_sigma((64, 96)) == 1.25                       # the shorter side
+    image, mask = _pair(np.random.default_rng(0), 128, 128)
+    for explicit in (2.5, 10.0):
+        default = elastic_deform(image, mask, np.random.default_rng(4))
+        chosen = elastic_deform(image, mask, np.random.default_rng(4), sigma=explicit)
+        same = np.array_equal(default[0], chosen[0]) and np.array_equal(default[1], chosen[1])
+        assert same == (explicit == 2.5)
+    trained = augment_with_weights(image, mask, None, np.random.default_rng(4))           # fit(augment=True)
+    np.testing.assert_array_equal(trained[0], augment(image, mask, np.random.default_rng(4), sigma=2.5)[0])

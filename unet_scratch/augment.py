@@ -3,7 +3,10 @@
 The paper trains on very few images and relies on augmentation, above all on elastic deformation:
 
 1. Draw a random displacement vector (dy, dx) at each node of a coarse grid x grid lattice (3 x 3 in the
-   paper), each component ~ Normal(0, sigma**2) with sigma = 10 pixels.
+   paper), each component ~ Normal(0, sigma**2) with sigma = 10 pixels on the paper's 512 x 512 images.
+   The lattice spans the whole image, so its spacing grows with the image; the displacements do not. By
+   default (``sigma=None``) they are scaled with the image, ``scaled_sigma``: 10 * min(H, W) / 512, 2.5 px
+   at 128 x 128, the paper's deformation shrunk with the image. Pass ``sigma=10.0`` for the paper's pixels.
 2. Interpolate the lattice smoothly (bicubic spline) up to one displacement per pixel: a field u(y, x).
 3. Resample: out(y, x) = in(y + u_y(y, x), x + u_x(y, x)). The image is resampled bicubically
    (spline order 3, mirrored at the border), the mask with nearest neighbour (order 0), so the mask keeps
@@ -17,6 +20,23 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+
+PAPER_SIGMA = 10.0      # pixels, the paper's displacement standard deviation ...
+PAPER_SIZE = 512        # ... on its 512 x 512 ISBI 2012 images
+
+
+def scaled_sigma(shape, sigma=PAPER_SIGMA, size=PAPER_SIZE):
+    """The paper's displacement std scaled to an image of this shape: sigma * min(H, W) / size (pixels).
+
+    shape: (H, W[, C]). 10 px at 512 x 512 gives 2.5 px at 128 x 128 and 1.25 px at 64 x 64: the same
+    deformation relative to the image (the 3 x 3 lattice spans the image whatever its size).
+    """
+    return float(sigma) * min(int(shape[0]), int(shape[1])) / float(size)
+
+
+def _sigma_for(shape, sigma):
+    return scaled_sigma(shape) if sigma is None else sigma
 
 
 def _check_pair_shapes(image, mask):
@@ -84,12 +104,13 @@ def warp(x, field, order):
     return out[..., 0] if x.ndim == 2 else out
 
 
-def elastic_deform(image, mask, rng, grid=3, sigma=10.0):
+def elastic_deform(image, mask, rng, grid=3, sigma=None):
     """The paper's elastic deformation, one random field applied to both.
 
     image: (H, W) or (H, W, C) float, resampled bicubically and clipped to its original value range
     (cubic splines overshoot at sharp edges); mask: (H, W) or (H, W, C), nearest neighbour, so its values
-    are kept. grid: lattice nodes per side; sigma: displacement standard deviation in pixels.
+    are kept. grid: lattice nodes per side; sigma: displacement standard deviation in pixels, None (the
+    default) for the paper's 10 px at 512 x 512 scaled to this image (``scaled_sigma``).
     Returns (image, mask), shapes and dtypes unchanged.
     """
     image, mask = _check_pair_shapes(image, mask)
@@ -99,19 +120,19 @@ def elastic_deform(image, mask, rng, grid=3, sigma=10.0):
 def _elastic_all(image, mask, weight, rng, grid, sigma):
     """One displacement field drawn from rng: the image bicubic (clipped to its range), the mask nearest,
     the weight map (or None) bilinear."""
-    field = displacement_field(image.shape, rng, grid, sigma)
+    field = displacement_field(image.shape, rng, grid, _sigma_for(image.shape, sigma))
     warped = warp(image, field, order=3)
     if image.size:
         warped = np.clip(warped, image.min(), image.max())
     return warped, warp(mask, field, order=0), None if weight is None else warp(weight, field, order=1)
 
 
-def augment(image, mask, rng, grid=3, sigma=10.0):
-    """flip_rotate, then elastic_deform: (H, W[, C]) image and mask -> same shapes."""
+def augment(image, mask, rng, grid=3, sigma=None):
+    """flip_rotate, then elastic_deform: (H, W[, C]) image and mask -> same shapes (sigma as there)."""
     return augment_with_weights(image, mask, None, rng, elastic=True, grid=grid, sigma=sigma)[:2]
 
 
-def augment_with_weights(image, mask, weight, rng, elastic=True, grid=3, sigma=10.0):
+def augment_with_weights(image, mask, weight, rng, elastic=True, grid=3, sigma=None):
     """:func:`augment` that also moves a per-pixel weight map (or None) with the image: the same draws from
     rng, so (image, mask) come out as ``augment`` (or ``flip_rotate`` alone with elastic=False) gives them.
     The weight map is resampled bilinearly. Returns (image, mask, weight)."""
