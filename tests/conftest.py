@@ -26,6 +26,26 @@ def keras(tf):
     return pytest.importorskip("keras", reason="Keras 3 not installed: pip install -e '.[keras]'")
 
 
+# ---------------------------------------------------------------- markers (registered in pyproject.toml)
+# Applied here by file, item kind or fixture (test_book.py and test_nbgrader.py mark their slow tests
+# themselves). `make test-fast` runs
+# `-m "not slow and not notebook and not browser"`; `-m keras`, `-m gpu` pick the framework and GPU tests.
+_FILE_MARKS = {
+    "test_kernels_cupy.py": ("gpu",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marks = set(_FILE_MARKS.get(item.path.name, ()))
+        if item.path.suffix == ".ipynb":          # nbval: one item per notebook cell
+            marks.add("notebook")
+        if {"tf", "keras"} & set(getattr(item, "fixturenames", ())):
+            marks.add("keras")
+        for name in sorted(marks):
+            item.add_marker(getattr(pytest.mark, name))
+
+
 # ------------------------------------------------------------- helpers shared by test files (plain functions)
 # Test files import them with `from conftest import stub, assert_same`: pytest's default "prepend" import
 # mode puts tests/ (no __init__.py) on sys.path and registers this file as the module `conftest`.

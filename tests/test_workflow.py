@@ -1,0 +1,88 @@
+"""CI (.github/workflows/test.yml) runs the README's test command on Python 3.11 and 3.12, with pip caching."""
+import re
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = THE_WORKFLOW = ROOT / ".github" / "workflows" / "test.yml"
+
+
+def _workflow():
+    data = yaml.safe_load(WORKFLOW.read_text())
+    data["on"] = data.pop(True, data.get("on"))          # YAML 1.1 reads the key `on` as True
+    return data
+
+
+def readme_test_command() -> str:
+    """The test command of the README's "Two commands" block: `make test    # ...`."""
+    block = re.search(r"## Two commands\n.*?```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert block, "README.md has no '## Two commands' section with a bash block"
+    commands = [ln.split("#", 1)[0].strip() for ln in block.group(1).splitlines()]
+    tests = [c for c in commands if "test" in c]
+    assert len(tests) == 1, commands
+    return tests[0]
+
+
+def ci_script_commands() -> list[str]:
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")
+            and not ln.startswith(("set ", "cd "))]
+
+
+def steps_running(job, command: str):
+    return [s for s in job["steps"] if command in s.get("run", "")]
+
+
+def test_ci_runs_the_readme_test_command_on_311_and_312():
+    assert readme_test_command() == "make test"
+    assert ci_script_commands() == ["make test"], ".ci/run must be exactly the README's test command"
+    assert (ROOT / ".ci" / "run").stat().st_mode & stat.S_IXUSR, ".ci/run must be executable"
+    wf = _workflow()
+    assert {"push", "pull_request"} <= set(wf["on"])
+    (job,) = wf["jobs"].values()
+    assert [str(v) for v in job["strategy"]["matrix"]["python-version"]] == ["3.11", "3.12"]
+    assert job["strategy"]["fail-fast"] is False, "one Python failing should not hide the other's result"
+    assert steps_running(job, ".ci/run") or steps_running(job, "make test")
+    assert 0 < job["timeout-minutes"] <= 120
+
+
+def test_ci_caches_pip_by_pyproject_and_installs_a_browser():
+    (job,) = _workflow()["jobs"].values()
+    (setup,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")]
+    assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
+    assert setup["with"]["cache"] == "pip" and setup["with"]["cache-dependency-path"] == "pyproject.toml"
+    (browser,) = steps_running(job, "make chromium")
+    assert "tools/find_chrome.py" in browser["run"], "CI should stop early when no browser could be installed"
+    names = [s.get("name", s.get("uses")) for s in job["steps"]]
+    assert names.index(browser["name"]) < [i for i, s in enumerate(job["steps"]) if ".ci/run" in s.get("run", "")][0]
+    assert str(job.get("env", {}).get("CI", "")).lower() == "true"
+
+
+def _with(tmp_path, change):
+    data = yaml.safe_load(THE_WORKFLOW.read_text())
+    change(next(iter(data["jobs"].values())))
+    path = tmp_path / f"test-{len(list(tmp_path.iterdir()))}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_checks_can_fail(tmp_path, monkeypatch):
+    """A workflow without Python 3.12, or without the test command, and a README with another command fail."""
+    def only_311(job):
+        job["strategy"]["matrix"]["python-version"] = ["3.11"]
+
+    def no_test_step(job):
+        job["steps"] = [s for s in job["steps"] if ".ci/run" not in s.get("run", "")]
+
+    for change in (only_311, no_test_step):
+        monkeypatch.setitem(globals(), "WORKFLOW", _with(tmp_path, change))
+        with pytest.raises(AssertionError):
+            test_ci_runs_the_readme_test_command_on_311_and_312()
+    monkeypatch.setitem(globals(), "WORKFLOW", _with(tmp_path, lambda job: None))
+    test_ci_runs_the_readme_test_command_on_311_and_312()          # the unchanged copy passes
+    (tmp_path / "README.md").write_text("## Two commands\n\n```bash\nmake lab\npytest   # tests\n```\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert readme_test_command() == "pytest"
