@@ -9,7 +9,8 @@ with x: (N, H, W, C), w: (KH, KW, C, F), b: (F,), y: (N, OH, OW, F).
 Padding. "valid" uses no padding: OH = (H - KH) // sh + 1. "same" follows TensorFlow's rule: the output
 has OH = ceil(H / sh) rows, and the total padding needed, max((OH - 1)*sh + KH - H, 0), is split with the
 smaller half BEFORE and the larger half AFTER (an even kernel, 2x2 stride 1, pads 0 rows on top and 1 at the
-bottom). PyTorch pads symmetrically, so its "same" results for even kernels are shifted by one pixel.
+bottom). PyTorch's padding="same" (stride 1 only) puts the extra pixel after too; its integer padding=k//2
+pads k//2 on both sides, which for an even kernel makes the output one pixel larger than the input.
 
 im2col. Every output pixel is a dot product between one KH*KW*C window of x_pad and one column of the
 kernel. Stacking the N*OH*OW windows as rows of a matrix ``cols`` (N*OH*OW, KH*KW*C), ordered (kh, kw, c)
