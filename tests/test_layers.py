@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from unet_scratch.gradcheck import numeric_gradient, rel_error
-from unet_scratch.layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D
+from unet_scratch.layers import (Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D,
+                                 UpSampling2D)
 
 
 def test_conv2d_builds_on_first_call(rng):
@@ -31,6 +32,7 @@ def test_backward_before_forward():
 @pytest.mark.parametrize("cls,kwargs", [
     (Conv2D, dict(filters=3, kernel_size=3, strides=2, padding="same", activation="sigmoid")),
     (Conv2D, dict(filters=2, kernel_size=(2, 3), padding="valid", use_bias=False)),
+    (Conv2D, dict(filters=3, kernel_size=2, padding="same", activation="relu")),     # zhixuhao's up-step conv
     (Conv2DTranspose, dict(filters=3, kernel_size=3, strides=2, padding="same", activation="relu")),
     (Conv2DTranspose, dict(filters=2, kernel_size=2, strides=2, padding="valid")),
 ])
@@ -53,6 +55,8 @@ def test_layer_gradients(cls, kwargs, rng):
     (Conv2DTranspose, dict(filters=4, kernel_size=2, strides=2, padding="same")),
     (MaxPooling2D, dict(pool_size=3, strides=2, padding="same")),
     (Cropping2D, dict(cropping=((1, 2), (0, 3)))),
+    (UpSampling2D, dict(size=(2, 3))),
+    (Conv2D, dict(filters=4, kernel_size=2, padding="same", activation="relu")),     # even kernel: pad after
 ])
 def test_layers_match_keras(cls, kwargs, rng, keras):
     x = rng.standard_normal((2, 9, 8, 3)).astype(np.float32)
@@ -72,6 +76,17 @@ def test_concatenate_layer_returns_one_gradient_per_input(rng):
     y = layer.forward([a, b])
     da, db = layer.backward(np.ones_like(y))
     assert da.shape == a.shape and db.shape == b.shape and layer.output_shape == (1, 4, 4, 5)
+
+
+def test_upsampling_layer_gradient_and_shapes(rng):
+    layer = UpSampling2D(2, dtype="float64")
+    x = rng.standard_normal((2, 3, 4, 2))
+    y = layer(x)
+    assert y.shape == (2, 6, 8, 2) == layer.output_shape and layer.count_params() == 0
+    dy = rng.standard_normal(y.shape)
+    assert rel_error(layer.backward(dy), numeric_gradient(lambda _: layer.forward(x), x, dy)) < 1e-7
+    with pytest.raises(ValueError, match="interpolation='nearest' only"):
+        UpSampling2D(2, interpolation="bilinear")
 
 
 def test_dropout_layer_seeded_and_inference_identity(rng):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .checks import check_dropout_rate, check_finite, normalize_pair, normalize_padding
+from .checks import check_dropout_rate, normalize_pair, normalize_padding
 from .initializers import get_initializer
 from .ops.concat import crop2d, crop2d_backward
 
@@ -45,8 +45,13 @@ class ParamDict(dict):
                              + layer._layout_hint(key, value.shape))
         if not np.issubdtype(value.dtype, np.floating):
             raise TypeError(f"{layer.name}/{key}: weights must be floating point, got {value.dtype}")
-        check_finite(value, f"{layer.name}/{key}")
-        dict.__setitem__(self, key, np.array(value, dtype=layer.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = np.array(value, dtype=layer.dtype)
+        if not np.all(np.isfinite(new)):
+            raise ValueError(f"{layer.name}/{key}: the new weights hold {int(np.isnan(new).sum())} NaN and "
+                             f"{int(np.isinf(new).sum())} Inf values (as {layer.dtype}); NaN or Inf weights come "
+                             f"from a run that diverged: load an earlier checkpoint; nothing was assigned")
+        dict.__setitem__(self, key, new)
 
     def create(self, key, value):
         """Add (or replace) a weight as it is, without the setter's checks: for ``build`` and for moving
@@ -285,6 +290,34 @@ class MaxPooling2D(Layer):
     def backward(self, dy):
         cache = self._backward_cache()
         return self._ops.maxpool2d_backward(dy, cache)
+
+
+class UpSampling2D(Layer):
+    """Nearest-neighbour up-sampling, like ``keras.layers.UpSampling2D(size)``: no weights.
+
+    x: (N, H, W, C) -> y: (N, H * sh, W * sw, C); backward sums dy over each sh x sw block.
+    zhixuhao's U-Net up-steps with it, followed by a 2x2 'same' Conv2D ("resize, then convolve").
+    """
+
+    def __init__(self, size=(2, 2), interpolation="nearest", name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        if interpolation != "nearest":
+            raise ValueError(f"UpSampling2D supports interpolation='nearest' only, got {interpolation!r}")
+        self.size = normalize_pair(size, "size")
+        self.interpolation = interpolation
+
+    def compute_output_shape(self, s):
+        return (s[0], s[1] * self.size[0], s[2] * self.size[1], s[3])
+
+    def forward(self, x, training=False):
+        self._check_built(x)
+        self._ops = backend.ops()
+        y, self._cache = self._ops.upsample2d(x, self.size)
+        return y
+
+    def backward(self, dy):
+        cache = self._backward_cache()
+        return self._ops.upsample2d_backward(dy, cache)
 
 
 class Dropout(Layer):

@@ -230,3 +230,13 @@ def concatenate(xs, axis=-1):
 def concatenate_backward(dy, cache):
     """Split dy back into one gradient per input."""
     return xp_ops.concatenate_backward(dy, cache, xp=cupy)
+
+
+def upsample2d(x, size=(2, 2)):
+    """Nearest-neighbour up-sampling (a broadcast copy on the GPU). Returns (y, cache)."""
+    return xp_ops.upsample2d(x, size, xp=cupy)
+
+
+def upsample2d_backward(dy, cache):
+    """Sum dy over each up-sampled block."""
+    return xp_ops.upsample2d_backward(dy, cache, xp=cupy)

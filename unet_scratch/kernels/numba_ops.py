@@ -13,7 +13,8 @@ float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and ke
     relu, relu_backward                     one compiled pass each
     everything else                         re-exported from the NumPy reference: cheap (sigmoid and
                                             softmax on the 1-channel head, concatenate = one copy,
-                                            crop2d = a slice) or
+                                            crop2d = a slice, upsample2d = one broadcast
+                                            copy and its backward one reshaped sum) or
                                             bound to the reference's random numbers (dropout)
 
 Caches hold what each backward needs, with the reference's keys where the reference has them, but a
@@ -30,7 +31,8 @@ from unet_scratch.ops import (center_crop, center_crop_backward, col2im, concate
                               conv2d_transpose_naive, conv_output_size, conv_transpose_output_size,
                               crop2d, crop2d_backward, crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
                               maxpool2d_naive, padding_amounts, sigmoid, sigmoid_backward, softmax,
-                              softmax_backward)
+                              softmax_backward, upsample2d, upsample2d_backward,
+                              upsample2d_backward_naive, upsample2d_naive)
 from unet_scratch.ops.conv_transpose import transpose_output_shape
 
 from unet_scratch import ops as _ref

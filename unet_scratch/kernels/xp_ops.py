@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unet_scratch.checks import (check_conv_args, check_dropout_rate, check_dy_shape, check_transpose_args,
-                                 normalize_pair, normalize_padding, pool_args)
+from unet_scratch.checks import (check_conv_args, check_dropout_rate, check_dy_shape, check_float_array,
+                                 check_transpose_args, normalize_pair, normalize_padding, pool_args)
 from unet_scratch.ops.concat import check_concat_args
 from unet_scratch.ops.conv import conv_output_size, padding_amounts
 from unet_scratch.ops.conv_transpose import transpose_output_shape
@@ -274,3 +274,23 @@ def concatenate_backward(dy, cache, xp=np):
     """dy -> [dx_1, dx_2, ...]: the channels each input contributed."""
     sizes, ax = cache
     return xp.split(dy, np.cumsum(sizes)[:-1].tolist(), axis=ax)
+
+
+# ----------------------------------------------------------------------------- nearest up-sampling
+
+
+def upsample2d(x, size=(2, 2), xp=np):
+    """x: (N, H, W, C) -> (y (N, H*sh, W*sw, C), cache = (x.shape, (sh, sw))): each pixel copied into an
+    sh x sw block (one broadcast copy, as the reference)."""
+    check_float_array(x, 4, "(N, H, W, C)", "x")
+    sh, sw = normalize_pair(size, "size")
+    n, h, w, c = x.shape
+    y = xp.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c)).reshape(n, h * sh, w * sw, c)
+    return y, (tuple(x.shape), (sh, sw))
+
+
+def upsample2d_backward(dy, cache, xp=np):
+    """dy (N, H*sh, W*sw, C) -> dx (N, H, W, C): the sum of dy over each sh x sw block."""
+    (n, h, w, c), (sh, sw) = cache
+    check_dy_shape(dy, (n, h * sh, w * sw, c), f"the up-sampled shape (size {(sh, sw)})")
+    return dy.reshape(n, h, sh, w, sw, c).sum(axis=(2, 4))

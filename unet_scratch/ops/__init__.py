@@ -13,3 +13,5 @@ from .conv_transpose import (conv2d_transpose, conv2d_transpose_backward,  # noq
                              conv2d_transpose_naive, conv_transpose_output_size)
 from .dropout import dropout, dropout_backward  # noqa: F401
 from .pool import maxpool2d, maxpool2d_backward, maxpool2d_backward_naive, maxpool2d_naive  # noqa: F401
+from .upsample import (upsample2d, upsample2d_backward, upsample2d_backward_naive,  # noqa: F401
+                       upsample2d_naive)
