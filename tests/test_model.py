@@ -86,15 +86,17 @@ def _small(padding, dtype="float64", seed=0):
     return model, size
 
 
-@pytest.mark.parametrize("padding", ["same", "valid"])
-def test_whole_unet_gradient_check(padding):
-    """Analytic gradients of a depth-2 U-Net against central differences, float64: rel error < 1e-6."""
-    model, size = _small(padding)
-    rng = np.random.default_rng(2)
+ZHIXUHAO = dict(upsampling="resize_conv", concat_order="skip_first", head_hidden=2)
+
+
+def _gradient_errors(model, size, seed=2):
+    """Relative errors of the analytic gradients (x and every parameter, sampled) against central
+    differences, float64: {name: error}."""
+    rng = np.random.default_rng(seed)
     for name in model.params:     # non-zero biases: with zero biases and all-zero ReLU inputs a unit
         if name.endswith("/bias"):  # sits exactly on the kink z = 0, where no derivative exists
             model.params[name] = 0.1 * rng.standard_normal(model.params[name].shape)
-    x = rng.standard_normal((2, size, size, 2))
+    x = rng.standard_normal((2, size, size, model.input_shape[-1]))
     y = model.forward(x)
     dy = rng.standard_normal(y.shape)
     dx = model.backward(dy)
@@ -108,8 +110,112 @@ def test_whole_unet_gradient_check(padding):
         num = numeric_gradient(f, p, dy, h=h, indices=idx)
         g = model.grads[name]
         errors[name] = rel_error(np.array([g[i] for i in idx]), np.array([num[i] for i in idx]))
+    return errors
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_whole_unet_gradient_check(padding):
+    """Analytic gradients of a depth-2 U-Net against central differences, float64: rel error < 1e-6."""
+    model, size = _small(padding)
+    errors = _gradient_errors(model, size)
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-6, f"{worst}: {errors[worst]:.2e}"
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_zhixuhao_options_gradient_check(padding):
+    """Resize-then-convolve up-steps, [skip, up] concatenation and the hidden head conv: every gradient
+    against central differences, float64, rel error < 1e-6 (the paper's valid padding too)."""
+    size = 16 if padding == "same" else nearest_legal_sizes(1, 2, "valid")[1]
+    model = UNet(input_shape=(size, size, 2), base_filters=4, depth=2, padding=padding, seed=1,
+                 dtype="float64", **ZHIXUHAO)
+    errors = _gradient_errors(model, size)
+    assert {"dec2_upconv/kernel", "head_hidden/kernel"} <= set(errors)
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < 1e-6, f"{worst}: {errors[worst]:.2e}"
+
+
+def test_zhixuhao_layers_and_config():
+    model = UNet(input_shape=(64, 64, 1), kernel_initializer="he_normal", seed=0, **ZHIXUHAO)
+    types = [t for _, t, _, _ in model.summary_rows()]
+    assert types.count("UpSampling2D") == 4 and types.count("Conv2DTranspose") == 0
+    assert types.count("Conv2D") == 19 + 4 + 1                      # 4 up-step convs, 1 hidden head conv
+    names = [l.name for l in model.layers]
+    i = names.index("dec4_upsample")
+    assert names[i:i + 6] == ["dec4_upsample", "dec4_upconv", "dec4_concat", "dec4_conv1", "dec4_conv2",
+                              "dec3_upsample"]
+    assert names[-2:] == ["head_hidden", "head"]
+    assert model.params["dec4_upconv/kernel"].shape == (2, 2, 1024, 512)   # a Conv2D now: (kh, kw, in, out)
+    assert model.params["head_hidden/kernel"].shape == (3, 3, 64, 2)
+    assert model.params["head/kernel"].shape == (1, 1, 2, 1)
+    # 31,030,593 - 4 transposed convs' (2*2*2f*f + f) + 4 up-step convs' (2*2*2f*f + f): the same count,
+    # + the hidden head conv (3*3*64*2 + 2) - the head's 63 fewer inputs (64 - 2)
+    assert model.count_params() == 31_030_593 + (3 * 3 * 64 * 2 + 2) - 62
+    config = model.get_config()
+    assert {k: config[k] for k in ZHIXUHAO} == ZHIXUHAO
+    assert UNet(**config).get_config() == config
+
+
+def test_default_config_is_unchanged_by_the_options():
+    """Saved files and checkpoints hold this config: the new options are not written for the article's model."""
+    config = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2).get_config()
+    assert list(config) == ["input_shape", "base_filters", "depth", "padding", "dropout", "out_channels",
+                            "out_activation", "kernel_initializer", "dtype"]
+    explicit = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, upsampling="transpose",
+                    concat_order="up_first", head_hidden=0)
+    assert explicit.get_config() == config
+
+
+def test_options_round_trip_through_a_weights_file(tmp_path):
+    model = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, seed=3, **ZHIXUHAO)
+    path = model.save_weights(tmp_path / "z.npz")
+    back = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, seed=4, **ZHIXUHAO)
+    back.load_weights(path)
+    x = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
+    np.testing.assert_array_equal(back.forward(x), model.forward(x))
+    article = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2)
+    with pytest.raises(ValueError, match=r"dec2_upconv/kernel: shape \(2, 2, 16, 8\).*upsampling='resize_conv'"):
+        article.load_weights(path)
+
+
+def test_concat_order_only_permutes_the_next_kernel():
+    """[skip, up] computes what [up, skip] computes once the next conv's input rows are swapped."""
+    up_first = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, seed=5, dtype="float64")
+    skip_first = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, concat_order="skip_first",
+                      dtype="float64")
+    for name, p in up_first.params.items():
+        if name.endswith("_conv1/kernel") and name.startswith("dec"):
+            n_up = up_first.params[name.replace("conv1", "upconv")].shape[2]     # (kh, kw, out, in)
+            p = np.concatenate([p[:, :, n_up:], p[:, :, :n_up]], axis=2)
+        skip_first.params[name] = p
+    x = np.random.default_rng(6).random((2, 16, 16, 1))
+    np.testing.assert_allclose(skip_first.forward(x), up_first.forward(x), rtol=1e-13, atol=1e-15)
+
+
+def test_bad_options_name_the_choices():
+    with pytest.raises(ValueError, match="upsampling must be 'transpose'.*'resize_conv'"):
+        UNet(input_shape=(16, 16, 1), depth=2, upsampling="bilinear")
+    with pytest.raises(ValueError, match="concat_order must be 'up_first'.*'skip_first'"):
+        UNet(input_shape=(16, 16, 1), depth=2, concat_order="last")
+    with pytest.raises(ValueError, match="head_hidden must be 0"):
+        UNet(input_shape=(16, 16, 1), depth=2, head_hidden=-1)
+
+
+def test_zhixuhao_options_on_the_numba_backend():
+    pytest.importorskip("numba", reason="Numba not installed: pip install -e '.[numba]'")
+    from unet_scratch import use_backend
+    model = UNet(input_shape=(16, 16, 2), base_filters=4, depth=2, seed=2, **ZHIXUHAO)
+    x = np.random.default_rng(7).random((2, 16, 16, 2), dtype=np.float32)
+    y = model.forward(x)
+    dx = model.backward(np.ones_like(y))
+    grads = {k: v.copy() for k, v in model.grads.items()}
+    with use_backend("numba"):
+        y_nb = model.forward(x)
+        dx_nb = model.backward(np.ones_like(y))
+    np.testing.assert_allclose(y_nb, y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx_nb, dx, rtol=1e-5, atol=1e-6)
+    for k, g in grads.items():
+        np.testing.assert_allclose(model.grads[k], g, rtol=1e-4, atol=1e-6, err_msg=k)
 
 
 def test_dropout_only_when_training():

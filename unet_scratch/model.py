@@ -8,6 +8,11 @@ bottleneck, 2x2 stride-2 transposed convs, concatenation skips ``[up, skip]``, a
 
 Four poolings and no fully connected layer: the article's diagrams (five poolings into a dense layer) are
 wrong, and this code follows the paper.
+
+Three options give zhixuhao/unet's ``model.py`` (the most-forked Keras U-Net, whose layout the article
+follows): ``upsampling="resize_conv"`` (UpSampling2D then a 2x2 'same' ReLU conv), ``concat_order="skip_first"``
+(``concatenate([skip, up])``) and ``head_hidden=2`` (a 3x3 ReLU conv with 2 filters before the 1x1 head), with
+``kernel_initializer="he_normal"``.
 """
 from __future__ import annotations
 
@@ -17,9 +22,14 @@ import numpy as np
 
 from .backend import to_numpy
 from .checks import check_image_batch, check_unet_size, normalize_padding
-from .layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D
+from .layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D, UpSampling2D
 from .ops.concat import crop_amounts
 from .serialization import array_to_config, atomic_savez, config_to_array, load_npz
+
+UPSAMPLINGS = ("transpose", "resize_conv")      # Conv2DTranspose(f, 2, strides=2) | UpSampling2D + Conv2D(f, 2)
+CONCAT_ORDERS = ("up_first", "skip_first")      # concatenate([up, skip]) (the article) | ([skip, up]) (zhixuhao)
+# the options that are written into get_config() only when they differ from these (the article's model)
+OPTION_DEFAULTS = dict(upsampling="transpose", concat_order="up_first", head_hidden=0)
 
 
 class EncoderBlock:
@@ -81,12 +91,24 @@ class Bottleneck:
 
 
 class DecoderBlock:
-    """One level of the expanding path: 2x2 stride-2 up-conv, (crop the skip), concatenate
-    ``[up, skip]``, then conv 3x3 -> ReLU twice."""
+    """One level of the expanding path: up-step, (crop the skip), concatenate, then conv 3x3 -> ReLU twice.
 
-    def __init__(self, level, filters, padding, kernel_initializer, rng, dtype):
-        self.upconv = Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"dec{level}_upconv",
-                                      kernel_initializer=kernel_initializer, seed=rng, dtype=dtype)
+    The up-step doubles the size and sets the channels to ``filters``: a 2x2 stride-2 transposed conv
+    ("transpose", the article) or nearest up-sampling then a 2x2 'same' ReLU conv ("resize_conv",
+    zhixuhao's). The concatenation is ``[up, skip]`` ("up_first") or ``[skip, up]`` ("skip_first").
+    """
+
+    def __init__(self, level, filters, padding, kernel_initializer, rng, dtype, upsampling="transpose",
+                 concat_order="up_first"):
+        if upsampling == "transpose":
+            self.upsample = None
+            self.upconv = Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"dec{level}_upconv",
+                                          kernel_initializer=kernel_initializer, seed=rng, dtype=dtype)
+        else:
+            self.upsample = UpSampling2D(2, name=f"dec{level}_upsample", dtype=dtype)
+            self.upconv = Conv2D(filters, 2, padding="same", activation="relu", name=f"dec{level}_upconv",
+                                 kernel_initializer=kernel_initializer, seed=rng, dtype=dtype)
+        self.skip_first = concat_order == "skip_first"
         self.crop = None          # a Cropping2D for valid padding, made at build time
         self.concat = Concatenate(name=f"dec{level}_concat", dtype=dtype)
         conv = dict(kernel_size=3, padding=padding, activation="relu",
@@ -97,31 +119,38 @@ class DecoderBlock:
 
     @property
     def layers(self):
-        return [l for l in (self.upconv, self.crop, self.concat, self.conv1, self.conv2) if l is not None]
+        return [l for l in (self.upsample, self.upconv, self.crop, self.concat, self.conv1, self.conv2)
+                if l is not None]
 
     def build(self, x_shape, skip_shape):
+        if self.upsample is not None:
+            x_shape = self.upsample.build(x_shape)
         up_shape = self.upconv.build(x_shape)
         if up_shape[1:3] != skip_shape[1:3]:
             cropping = crop_amounts(skip_shape[1], skip_shape[2], up_shape[1], up_shape[2])
             self.crop = Cropping2D(cropping, name=f"dec{self.level}_crop", dtype=self.dtype)
             skip_shape = self.crop.build(skip_shape)
-        shape = self.concat.build([up_shape, skip_shape])
+        shape = self.concat.build([skip_shape, up_shape] if self.skip_first else [up_shape, skip_shape])
         return self.conv2.build(self.conv1.build(shape))
 
     def forward(self, x, skip):
-        up = self.upconv(x)
+        up = self.upconv(x if self.upsample is None else self.upsample(x))
         if self.crop is not None:
             skip = self.crop(skip)
-        h = self.concat([up, skip])
+        h = self.concat([skip, up] if self.skip_first else [up, skip])
         return self.conv2(self.conv1(h))
 
     def backward(self, dy):
-        """Returns (dx, dskip): the concatenation's gradient splits into the up-conv's and the skip's."""
+        """Returns (dx, dskip): the concatenation's gradient splits into the up-step's and the skip's."""
         dh = self.conv1.backward(self.conv2.backward(dy))
-        dup, dskip = self.concat.backward(dh)
+        parts = self.concat.backward(dh)
+        dskip, dup = parts if self.skip_first else parts[::-1]
         if self.crop is not None:
             dskip = self.crop.backward(dskip)
-        return self.upconv.backward(dup), dskip
+        dx = self.upconv.backward(dup)
+        if self.upsample is not None:
+            dx = self.upsample.backward(dx)
+        return dx, dskip
 
 
 class UNet:
@@ -135,24 +164,42 @@ class UNet:
     kernel_initializer: "glorot_uniform" (Keras's default) or "he_normal" (the paper's).
     skip_connections: False cuts the skips for experiments (chapter 04): the decoder receives zeros in
     their place and no gradient goes back across, with the same layers and parameters as the real U-Net.
+    upsampling: "transpose" (Conv2DTranspose(f, 2, strides=2, padding='same'), the article) or
+    "resize_conv" (UpSampling2D(2), nearest, then Conv2D(f, 2, activation='relu', padding='same'):
+    zhixuhao/unet's resize-then-convolve, free of the transposed conv's checkerboard pattern).
+    concat_order: "up_first" (``concatenate([up, skip])``, the article) or "skip_first" (``[skip, up]``,
+    zhixuhao's); the same numbers either way except that the next conv's kernel rows are swapped.
+    head_hidden: 0 (the article) or the filters of an extra Conv2D(head_hidden, 3, activation='relu')
+    (padding as the model's) before the 1x1 head; zhixuhao's model has 2.
+    zhixuhao's model: ``UNet(kernel_initializer="he_normal", upsampling="resize_conv",
+    concat_order="skip_first", head_hidden=2)``. The three options enter ``get_config()`` only when they
+    differ from the article's, so the article's configuration (and every file saved with it) is unchanged.
 
     x: (N, H, W, C) -> y: (N, H, W, out_channels) for "same"; (N, H - 184, W - 184, out) for "valid", depth 4.
     """
 
     def __init__(self, input_shape=(256, 256, 1), base_filters=64, depth=4, padding="same", dropout=0.5,
                  out_channels=1, out_activation="sigmoid", kernel_initializer="glorot_uniform",
-                 seed=None, dtype="float32", skip_connections=True):
+                 seed=None, dtype="float32", skip_connections=True, upsampling="transpose",
+                 concat_order="up_first", head_hidden=0):
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
-        if int(depth) < 1 or int(base_filters) < 1:
-            raise ValueError(f"depth and base_filters must be positive, got {depth}, {base_filters}")
+        for label, v, hint in (("input_shape's height", input_shape[0], ""), ("input_shape's width", input_shape[1], ""),
+                               ("input_shape's channels", input_shape[2], " (1 for grey images, 3 for RGB)"),
+                               ("base_filters", base_filters, " (64 in the article)"),
+                               ("depth", depth, " (the number of poolings, 4 in the article)"),
+                               ("out_channels", out_channels, " (1 for a sigmoid head, 2 for the paper's)")):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{label} must be a positive integer, got {v!r}{hint}; nothing is rounded")
         padding = normalize_padding(padding)
+        options = check_unet_options(upsampling, concat_order, head_hidden)
         self.config = dict(input_shape=[int(s) for s in input_shape], base_filters=int(base_filters),
                            depth=int(depth), padding=padding, dropout=float(dropout or 0.0),
                            out_channels=int(out_channels), out_activation=out_activation,
                            kernel_initializer=kernel_initializer, dtype=str(np.dtype(dtype)))
         if not skip_connections:
             self.config["skip_connections"] = False     # only when cut: the article's config is unchanged
+        self.config.update({k: v for k, v in options.items() if v != OPTION_DEFAULTS[k]})
         self.skip_connections = bool(skip_connections)
         self.depth, self.padding, self.dtype = int(depth), padding, np.dtype(dtype)
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -162,8 +209,12 @@ class UNet:
         self.encoder = [EncoderBlock(i + 1, f[i], padding, dropout if i == self.depth - 1 else 0, init,
                                      rng, dtype) for i in range(self.depth)]
         self.bottleneck = Bottleneck(f[-1], padding, dropout, init, rng, dtype)
-        self.decoder = [DecoderBlock(i + 1, f[i], padding, init, rng, dtype)
-                        for i in reversed(range(self.depth))]
+        self.decoder = [DecoderBlock(i + 1, f[i], padding, init, rng, dtype, options["upsampling"],
+                                     options["concat_order"]) for i in reversed(range(self.depth))]
+        self.head_hidden = None
+        if options["head_hidden"]:
+            self.head_hidden = Conv2D(options["head_hidden"], 3, padding=padding, activation="relu",
+                                      name="head_hidden", kernel_initializer=init, seed=rng, dtype=dtype)
         self.head = Conv2D(out_channels, 1, activation=out_activation, name="head",
                            kernel_initializer=init, seed=rng, dtype=dtype)
         self._build((None, *self.input_shape))
@@ -182,6 +233,8 @@ class UNet:
             self.bottleneck.drop.build(shape)
         for block, skip in zip(self.decoder, reversed(skips)):
             shape = block.build(shape, skip)
+        if self.head_hidden is not None:
+            shape = self.head_hidden.build(shape)
         self.output_shape = self.head.build(shape)
 
     # ------------------------------------------------------------------ the two passes
@@ -200,11 +253,20 @@ class UNet:
         h = self.bottleneck.forward(h, training)
         for block, skip in zip(self.decoder, reversed(skips)):
             h = block.forward(h, skip)
-        return self.head(h, logits=logits)
+        if self.head_hidden is not None:
+            h = self.head_hidden(h)
+        y = self.head(h, logits=logits)
+        self._output_shape_seen = tuple(y.shape)     # what backward's dy must look like
+        return y
 
     def backward(self, dy):
         """dy: dL/dy shaped like the output -> dL/dx; fills every layer's grads."""
+        if getattr(self, "_output_shape_seen", None) is not None:
+            from .checks import check_dy_shape
+            check_dy_shape(dy, self._output_shape_seen, "the shape of the last forward's output")
         dh = self.head.backward(dy)
+        if self.head_hidden is not None:
+            dh = self.head_hidden.backward(dh)
         dskips = []
         for block in reversed(self.decoder):          # shallowest first: dskips in encoder order 1..depth
             dh, dskip = block.backward(dh)
@@ -228,7 +290,7 @@ class UNet:
         """All layers in the order Keras creates them."""
         out = [l for b in self.encoder for l in b.layers] + self.bottleneck.layers
         out += [l for b in self.decoder for l in b.layers]
-        return out + [self.head]
+        return out + [l for l in (self.head_hidden, self.head) if l is not None]
 
     @property
     def params(self):
@@ -276,8 +338,10 @@ class UNet:
     def load_weights(self, path):
         """Load weights saved by :meth:`save_weights`. Checks every name and shape before assigning any."""
         data = load_npz(path)
-        saved_config = array_to_config(data.pop("__config__")) if "__config__" in data else None
-        self.set_weights(data, source=f"weights file {str(path)!r}", saved_config=saved_config)
+        source = f"weights file {str(path)!r}"
+        saved_config = array_to_config(data.pop("__config__"), source) if "__config__" in data else None
+        data = {k: v for k, v in data.items() if not k.startswith("__")}     # e.g. __generation__
+        self.set_weights(data, source=source, saved_config=saved_config)
 
     def set_weights(self, weights: dict, source="weights", saved_config=None):
         """Assign a dict "layer/weight" -> array after checking that it matches this model exactly."""
@@ -303,8 +367,41 @@ class UNet:
                              + "; ".join(problems[:5]) + more + cfg
                              + ". Build the model with the same arguments as the one that was saved; "
                              "nothing was loaded")
+        values = {}                        # dtype and values checked for every tensor before any is assigned
         for name in mine:
-            mine[name] = weights[name]
+            w = to_numpy(weights[name])
+            if w.dtype == bool or not np.issubdtype(w.dtype, np.floating):
+                problems.append(f"{name}: dtype {w.dtype} (weights must be floating point)")
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                values[name] = w.astype(self.dtype, copy=False)
+            bad = int(np.size(values[name]) - np.count_nonzero(np.isfinite(values[name])))
+            if bad:
+                beyond = np.all(np.isfinite(w))
+                problems.append(f"{name}: {bad} NaN or Inf values" + (f" after conversion to {self.dtype} "
+                                                                     "(values beyond its range)" if beyond else ""))
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise ValueError(f"{source} holds weights this model cannot use: " + "; ".join(problems[:5]) + more
+                             + ". NaN or Inf weights come from a run that diverged: load an earlier checkpoint "
+                             "or retrain with a lower learning rate; nothing was loaded")
+        for name in mine:
+            mine[name] = values[name]
+
+
+def check_unet_options(upsampling, concat_order, head_hidden) -> dict:
+    """The decoder/head options, checked: {"upsampling", "concat_order", "head_hidden"}."""
+    head_hidden = 0 if head_hidden is None else head_hidden
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be 'transpose' (Conv2DTranspose 2x2 stride 2, the article) or "
+                         f"'resize_conv' (UpSampling2D then a 2x2 conv, zhixuhao's), got {upsampling!r}")
+    if concat_order not in CONCAT_ORDERS:
+        raise ValueError(f"concat_order must be 'up_first' (concatenate([up, skip]), the article) or "
+                         f"'skip_first' (concatenate([skip, up]), zhixuhao's), got {concat_order!r}")
+    if isinstance(head_hidden, bool) or not isinstance(head_hidden, (int, np.integer)) or head_hidden < 0:
+        raise ValueError(f"head_hidden must be 0 (no extra conv before the 1x1 head) or a positive number of "
+                         f"filters (zhixuhao's model: 2), got {head_hidden!r}")
+    return dict(upsampling=upsampling, concat_order=concat_order, head_hidden=int(head_hidden))
 
 
 class _ParamView(MutableMapping):
