@@ -26,8 +26,8 @@ from .batches import crop_targets, epoch_order, make_batch, output_size, prepare
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .history import History, plot_history, save_history
 from .loop import evaluate, fit
-from .objective import LOSSES, head_kind, loss_from_logits
+from .objective import LOSSES, foreground, head_kind, loss_from_logits
 
 __all__ = ["fit", "evaluate", "prepare", "epoch_order", "make_batch", "crop_targets", "output_size",
-           "loss_from_logits", "head_kind", "LOSSES", "History", "plot_history", "save_history",
+           "loss_from_logits", "head_kind", "foreground", "LOSSES", "History", "plot_history", "save_history",
            "save_checkpoint", "load_checkpoint", "CHECKPOINT"]

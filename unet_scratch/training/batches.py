@@ -17,7 +17,8 @@ def prepare(model, images, masks, weights=None, name="train"):
     """Check a data set against the model and return (x, t, w) ready for training.
 
     images: (N, H, W, C) (or (N, H, W) for one channel) in [0, 1]; masks: (N, H, W[, 1]) in {0, 1}
-    (0/255 is normalised with a warning); weights: optional (N, H, W[, 1]) per-pixel loss weights
+    (0/255 is normalised with a warning), or class indices 0..K-1 for a softmax head with K > 2 classes
+    (``out_activation="softmax", out_channels=K``); weights: optional (N, H, W[, 1]) per-pixel loss weights
     (the paper's weight map). For the valid-padded network the targets are centre-cropped to the output.
     """
     images, masks = np.asarray(images), np.asarray(masks)
@@ -33,7 +34,12 @@ def prepare(model, images, masks, weights=None, name="train"):
                else f"build the model with input_shape=(H, W, {images.shape[-1]})")
         raise ValueError(f"{name}: images have {images.shape[-1]} channels, the model expects {channels}; "
                          f"{fix}")
-    x, t = check_pair(images, masks)
+    classes = model.config["out_channels"] if model.config["out_activation"] == "softmax" else 1
+    if classes > 2:
+        x, _ = check_pair(images, masks > 0)          # the images and the shapes; the labels below
+        t = _class_labels(masks, classes, name)
+    else:
+        x, t = check_pair(images, masks)
     w = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float32)
@@ -43,6 +49,21 @@ def prepare(model, images, masks, weights=None, name="train"):
         if not np.all(np.isfinite(w)) or w.min() < 0:
             raise ValueError(f"{name}: weight maps must be finite and >= 0")
     return x.astype(model.dtype, copy=False), t, w
+
+
+def _class_labels(masks, classes, name):
+    """(N, H, W, 1) class indices 0..classes-1 as float32, or ValueError naming what is wrong."""
+    m = np.asarray(masks)
+    if m.shape[-1] != 1:
+        raise ValueError(f"{name}: a softmax head takes one channel of class indices (N, H, W, 1), got masks "
+                         f"of shape {m.shape}; turn one-hot masks into indices with masks.argmax(-1)[..., None]")
+    bad = ~np.isfinite(m) | (m != np.round(m)) | (m < 0) | (m >= classes)
+    if np.any(bad):
+        shown = ", ".join(f"{v:g}" for v in np.unique(m[bad])[:6])
+        raise ValueError(f"{name}: a softmax head with {classes} classes takes class indices 0..{classes - 1} "
+                         f"as masks, found {shown}; a JPEG-saved mask has compression noise (save masks as "
+                         "PNG), or build the model with out_channels equal to the number of classes")
+    return m.astype(np.float32)
 
 
 def crop_targets(a, h, w):

@@ -24,7 +24,7 @@ from ..optimizers import Optimizer, get_optimizer
 from .batches import crop_targets, epoch_order, make_batch, output_size, prepare
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .history import History
-from .objective import LOSSES, loss_from_logits
+from .objective import LOSSES, foreground, loss_from_logits
 
 
 class _StopOnSignal:
@@ -70,7 +70,8 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     train, val: (images, masks) or (images, masks, weight_maps), see :func:`prepare`.
     epochs: the total number of epochs (a resumed run continues up to it, like Keras's initial_epoch).
     optimizer: "adam", "sgd" or an Optimizer; learning_rate overrides its default.
-    loss: "bce" (default), "dice", "bce_dice" for a sigmoid head; "weighted_ce" for a softmax head.
+    loss: "bce" (default), "dice", "bce_dice" for a sigmoid head; "weighted_ce" for a softmax head (masks:
+    class indices; with K > 2 classes the reported Dice is the foreground's, every class but 0).
     augment: False, "flip" (flips and 90-degree rotations) or True (those plus the elastic deformation).
     checkpoint_dir: write ``checkpoint.npz`` there after every epoch (and on Ctrl-C), plus ``weights.npz``.
     resume: a checkpoint path (or True: ``checkpoint_dir``'s) to continue from, bit-exactly.
@@ -159,7 +160,7 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                     return history
                 model.backward(to_backend(dz))
                 opt.apply(model.params, model.grads)
-                inter, total = dice_counts(p, tb)
+                inter, total = dice_counts(p, foreground(model, tb))
                 running["loss_sum"] += value
                 running["batches"] += 1
                 running["inter"] += inter
@@ -225,6 +226,6 @@ def evaluate(model, data, batch_size=8, loss="bce", prefix="", _prepared=False):
         value, _, p = loss_from_logits(model, z, t[i:i + batch_size],
                                        None if w is None else w[i:i + batch_size], loss)
         loss_sum += value * len(z)
-        a, b = dice_counts(p, t[i:i + batch_size])
+        a, b = dice_counts(p, foreground(model, t[i:i + batch_size]))
         inter, total = inter + a, total + b
     return {f"{prefix}loss": loss_sum / len(x), f"{prefix}dice": dice_from_counts(inter, total)}

@@ -19,19 +19,30 @@ def head_kind(model):
     return "sigmoid"
 
 
+def foreground(model, t):
+    """The binary mask that ``fit``'s Dice scores: the targets themselves for a sigmoid head or a 2-class
+    softmax; for a softmax head with K > 2 classes, every class but 0 (the background), ``t > 0``."""
+    if head_kind(model) == "softmax" and model.config["out_channels"] > 2:
+        return (t > 0).astype(np.float32)
+    return t
+
+
 def loss_from_logits(model, z, t, w=None, loss="bce"):
     """(loss, dL/dz, probabilities) from the head's logits z: (N, H, W, K).
 
     Sigmoid head: "bce" (Keras's BinaryCrossentropy, which computes from logits even when the model ends in
     a sigmoid), "dice" (soft Dice on p = sigmoid(z)), "bce_dice" (their sum); with w, a per-pixel weighted
-    BCE mean(w * l). Softmax head: "weighted_ce", the paper's Eq. 1 (w = 1 without a weight map).
+    BCE mean(w * l). Softmax head: "weighted_ce", the paper's Eq. 1 (w = 1 without a weight map), with
+    class indices t[..., 0] in [0, K); the probabilities returned are the foreground's: softmax class 1
+    for K = 2, 1 - softmax class 0 (any class but the background) for K > 2, as :func:`foreground` scores.
     """
     if head_kind(model) == "softmax":
         if loss not in ("weighted_ce", "bce"):
             raise ValueError(f"loss {loss!r} needs a sigmoid head; a softmax head trains with 'weighted_ce'")
         labels = t[..., 0].astype(np.int64)
         value, dz = weighted_softmax_crossentropy(z, labels, None if w is None else w[..., 0])
-        return value, dz, softmax(z)[0][..., 1:2]
+        probs = softmax(z)[0]
+        return value, dz, probs[..., 1:2] if z.shape[-1] == 2 else 1 - probs[..., :1]
     if loss not in ("bce", "dice", "bce_dice"):
         raise ValueError(f"unknown loss {loss!r} for a sigmoid head; choose 'bce', 'dice' or 'bce_dice'")
     p = sigmoid(z)[0]
