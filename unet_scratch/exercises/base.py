@@ -58,7 +58,8 @@ def _matches(got, expected, rtol, atol) -> bool:
         got_t = got if isinstance(got, tuple) else (got,)
         return len(exp_t) == len(got_t) and all(
             np.shape(g) == np.shape(e) and np.allclose(np.asarray(g, float), np.asarray(e, float),
-                                                       rtol=max(rtol, 1e-6), atol=max(atol, 1e-9))
+                                                       rtol=max(rtol, 1e-6), atol=max(atol, 1e-9),
+                                                       equal_nan=True)     # a mistake's nan is its answer too
             for g, e in zip(got_t, exp_t))
     except (TypeError, ValueError):
         return False

@@ -1,11 +1,27 @@
-"""Chapter 02's exercises: ReLU's backward pass, 2x2 max pooling forward and its backward routing."""
+"""Chapter 02's exercises: ReLU's and the sigmoid's backward passes, 2x2 max pooling forward and its
+backward routing. Each check names the classic mistakes of its exercise."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops.activations import relu, relu_backward
+from ..ops.activations import relu, relu_backward, sigmoid, sigmoid_backward
 from ..ops.pool import maxpool2d, maxpool2d_backward
+from .base import Mistake
 from .base import check_arrays as _check_arrays
+
+
+# ------------------------------------------------------------------ 1. ReLU backward
+RELU_MISTAKES = [
+    Mistake("a gradient of 1 at x == 0 (the mask x >= 0)",
+            "TensorFlow's ReluGrad passes nothing where x == 0: use the mask x > 0",
+            lambda dy, x: dy * (x >= 0)),
+    Mistake("a mask taken from dy instead of x (dy * (dy > 0))",
+            "the gate is open where the forward pass's input was positive: mask with x > 0, not dy > 0",
+            lambda dy, x: dy * (dy > 0)),
+    Mistake("the mask alone, without dy",
+            "the chain rule multiplies the local derivative [x > 0] by the upstream gradient: dy * (x > 0)",
+            lambda dy, x: (x > 0).astype(x.dtype)),
+]
 
 
 def _relu_cases(rng):
@@ -20,7 +36,71 @@ def _relu_cases(rng):
 
 def check_relu_backward(fn):
     """fn(dy, x) -> dx: the gradient of relu at x, dy where x > 0 and 0 elsewhere (also 0 at x == 0)."""
-    return _check_arrays(fn, _relu_cases(np.random.default_rng(2)), "relu_backward", rtol=0, atol=0)
+    return _check_arrays(fn, _relu_cases(np.random.default_rng(2)), "relu_backward", rtol=0, atol=0,
+                         mistakes=RELU_MISTAKES)
+
+
+# ------------------------------------------------------------------ 2. sigmoid backward
+def _sig(x):
+    return sigmoid(x)[0]
+
+
+SIGMOID_MISTAKES = [
+    Mistake("the sigmoid applied twice (s = sigmoid(y) with y already a probability)",
+            "y = sigmoid(x) is already the probability: the derivative is y * (1 - y), not s * (1 - s) "
+            "with s = sigmoid(y)",
+            lambda dy, x: dy * _sig(_sig(x)) * (1 - _sig(_sig(x)))),
+    Mistake("the local derivative without dy (y * (1 - y))",
+            "multiply by the upstream gradient: dx = dy * y * (1 - y)",
+            lambda dy, x: _sig(x) * (1 - _sig(x))),
+    Mistake("the derivative written as y * (1 + y)",
+            "sigma'(x) = sigma(x) (1 - sigma(x)): a minus sign, so that it is at most 1/4",
+            lambda dy, x: dy * _sig(x) * (1 + _sig(x))),
+    Mistake("the derivative written in x, x * (1 - x)",
+            "the formula is in the OUTPUT y = sigmoid(x): compute y first, then dy * y * (1 - y)",
+            lambda dy, x: dy * x * (1 - x)),
+]
+
+
+def check_sigmoid_backward(fn):
+    """fn(dy, x) -> dx: the gradient of y = sigmoid(x), dy * y * (1 - y), for any shape and dtype."""
+    rng = np.random.default_rng(6)
+    x0 = np.array([[-2.0, 0.0, 1.0, 3.0]])
+    wide = np.linspace(-30, 30, 13).astype(np.float32)[None, :, None, None] * np.ones((1, 1, 2, 1), np.float32)
+    cases = []
+    for x, label in [(x0, "x = [-2, 0, 1, 3]"), (rng.standard_normal((2, 4, 4, 3)), "random (2, 4, 4, 3)"),
+                     (wide, "x from -30 to 30, float32")]:
+        dy = rng.standard_normal(x.shape).astype(x.dtype)
+        cases.append(((dy, x), sigmoid_backward(dy, sigmoid(x)[1]), label))
+    return _check_arrays(fn, cases, "sigmoid_backward", rtol=1e-5, atol=1e-6, mistakes=SIGMOID_MISTAKES)
+
+
+# ------------------------------------------------------------------ 3. max pooling forward
+def _zero_padded_pool(x):
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + h % 2, w + w % 2, c), x.dtype)
+    padded[:, :h, :w] = x
+    return maxpool2d(padded)[0]
+
+
+def _windows_mean(x):
+    n, h, w, c = x.shape
+    return x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+POOL_MISTAKES = [
+    Mistake("rounding an odd size up (a last, partial window, as padding='same' does)",
+            "Keras's MaxPooling2D(2) is 'valid': an odd last row or column is dropped, H // 2 rows out",
+            lambda x: maxpool2d(x, 2, 2, "same")[0]),
+    Mistake("padding an odd size with zeros",
+            "'valid' pooling drops an odd last row or column: crop x to x[:, :H // 2 * 2, :W // 2 * 2]",
+            _zero_padded_pool),
+    Mistake("a stride of 1 (overlapping windows)",
+            "the U-Net's pool moves by its own size: windows (2i, 2j) to (2i + 1, 2j + 1), stride 2",
+            lambda x: maxpool2d(x, 2, 1, "valid")[0]),
+    Mistake("average pooling (the mean of each window)", "take the maximum of each window, not the mean",
+            _windows_mean),
+]
 
 
 def _pool_inputs(rng):
@@ -35,7 +115,55 @@ def _pool_inputs(rng):
 def check_maxpool2x2(fn):
     """fn(x) -> y: 2x2 max pooling with stride 2, 'valid' (x: (N, H, W, C) -> (N, H//2, W//2, C))."""
     cases = [((x,), maxpool2d(x)[0], label) for x, label in _pool_inputs(np.random.default_rng(3))]
-    return _check_arrays(fn, cases, "maxpool2x2", rtol=0, atol=0)
+    return _check_arrays(fn, cases, "maxpool2x2", rtol=0, atol=0, mistakes=POOL_MISTAKES)
+
+
+# ------------------------------------------------------------------ 4. max pooling backward
+def _window_view(x):
+    """x: (N, H, W, C) -> (N, H//2, W//2, C, 4): each 2x2 window in row-major order."""
+    n, h, w, c = x.shape
+    oh, ow = h // 2, w // 2
+    return x[:, :2 * oh, :2 * ow].reshape(n, oh, 2, ow, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, 4)
+
+
+def _scatter(x, per_window):
+    """per_window: (N, H//2, W//2, C, 4) gradients -> dx shaped like x (zeros outside the windows)."""
+    n, h, w, c = x.shape
+    oh, ow = h // 2, w // 2
+    dx = np.zeros(x.shape, np.result_type(x, per_window))
+    dx[:, :2 * oh, :2 * ow] = per_window.reshape(n, oh, ow, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(
+        n, 2 * oh, 2 * ow, c)
+    return dx
+
+
+def _to_every_tie(dy, x):
+    win = _window_view(x)
+    return _scatter(x, dy[..., None] * (win == win.max(axis=-1, keepdims=True)))
+
+
+def _to_last_max(dy, x):
+    win = _window_view(x)
+    last = 3 - np.argmax(win[..., ::-1], axis=-1)
+    return _scatter(x, dy[..., None] * (np.arange(4) == last[..., None]))
+
+
+def _averaged(dy, x):
+    return _scatter(x, np.repeat(dy[..., None] / 4, 4, axis=-1))
+
+
+POOL_BACKWARD_MISTAKES = [
+    Mistake("the gradient sent to every tied maximum (a mask x == max)",
+            "on a tie TensorFlow sends the whole dy to ONE pixel, the first maximum in row-major order "
+            "(np.argmax of the flattened window); a mask copies it to each tie, so dx no longer sums to dy",
+            _to_every_tie),
+    Mistake("the gradient sent to the LAST maximum of a tied window",
+            "TensorFlow's rule is the FIRST maximum in row-major order: np.argmax returns it, a >= "
+            "comparison in a loop moves past it",
+            _to_last_max),
+    Mistake("the gradient averaged over the window (dy / 4 to each pixel)",
+            "that is average pooling's gradient; max pooling routes all of dy to the window's maximum",
+            _averaged),
+]
 
 
 def check_maxpool2x2_backward(fn):
@@ -47,4 +175,4 @@ def check_maxpool2x2_backward(fn):
         y, cache = maxpool2d(x)
         dy = rng.standard_normal(y.shape)
         cases.append(((dy, x), maxpool2d_backward(dy, cache), label))
-    return _check_arrays(fn, cases, "maxpool2x2_backward", rtol=0, atol=1e-12)
+    return _check_arrays(fn, cases, "maxpool2x2_backward", rtol=0, atol=1e-12, mistakes=POOL_BACKWARD_MISTAKES)

@@ -1,11 +1,30 @@
-"""Chapter 04's exercises: the gradient of a concatenation, the paper's centre crop and its gradient."""
+"""Chapter 04's exercises: the gradient of a concatenation, the paper's centre crop and its gradient.
+Each check names the classic mistakes of its exercise."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ops.concat import center_crop, center_crop_backward, concatenate, concatenate_backward
+from .base import Mistake
 from .base import check_arrays as _check_arrays
 from .base import check_cases as _check_cases
+
+
+# ------------------------------------------------------------------ 1. concatenation backward
+CONCAT_MISTAKES = [
+    Mistake("swapping the halves (as if the concatenation were [skip, up], x2 first)",
+            "y = [x1 | x2]: x1's c1 channels come FIRST, so dx1 = dy[..., :c1] and dx2 = dy[..., c1:]",
+            lambda dy, c1: (dy[..., dy.shape[-1] - c1:], dy[..., :dy.shape[-1] - c1])),
+    Mistake("returning the two gradients in the wrong order (dx2, dx1)",
+            "return (dx1, dx2): the gradient of the first input first",
+            lambda dy, c1: (dy[..., c1:], dy[..., :c1])),
+    Mistake("returning dy whole for both inputs",
+            "each input receives only its own channels of dy: split it at channel c1",
+            lambda dy, c1: (dy, dy)),
+    Mistake("splitting along the rows (axis 1) instead of the channels",
+            "the U-Net concatenates along the last axis (channels last, NHWC): split dy[..., :c1]",
+            lambda dy, c1: (dy[:, :c1], dy[:, c1:])),
+]
 
 
 def check_concat_backward(fn):
@@ -18,9 +37,10 @@ def check_concat_backward(fn):
         dy = rng.standard_normal(shape)
         _, cache = concatenate([np.zeros(shape[:3] + (c1,)), np.zeros(shape[:3] + (shape[3] - c1,))])
         cases.append(((dy, c1), tuple(concatenate_backward(dy, cache)), f"{label}, dy {shape}"))
-    return _check_arrays(fn, cases, "concat_backward", rtol=0, atol=0)
+    return _check_arrays(fn, cases, "concat_backward", rtol=0, atol=0, mistakes=CONCAT_MISTAKES)
 
 
+# ------------------------------------------------------------------ 2. the paper's crops
 def _valid_unet_crops(size, depth):
     """Per-side crop of each skip, top level first, read off the package's valid U-Net."""
     from ..model import UNet
@@ -28,12 +48,63 @@ def _valid_unet_crops(size, depth):
     return [block.crop.cropping[0][0] for block in reversed(model.decoder)]
 
 
+def _one_conv_per_level(size, depth):
+    """The crops of a U-Net with ONE 3x3 valid conv per level (2 pixels lost, not 4)."""
+    skips, n = [], size
+    for _ in range(depth):
+        n -= 2
+        skips.append(n)
+        n //= 2
+    n -= 2
+    crops = []
+    for skip in reversed(skips):
+        n *= 2
+        crops.append((skip - n) // 2)
+        n -= 2
+    return crops[::-1]
+
+
+SKIP_CROP_MISTAKES = [
+    Mistake("the total crop (both sides together)",
+            "give the pixels cut from EACH side: half the difference between the skip and the up-sampled map",
+            lambda size, depth: [2 * c for c in _valid_unet_crops(size, depth)]),
+    Mistake("the levels in the wrong order (deepest first)",
+            "list the top level (next to the input and the output) first: [88, 40, 16, 4] for 572",
+            lambda size, depth: _valid_unet_crops(size, depth)[::-1]),
+    Mistake("one 3x3 convolution per level (2 pixels lost instead of 4)",
+            "each level has TWO valid 3x3 convolutions, each losing 1 pixel per side",
+            _one_conv_per_level),
+]
+
+
 def check_skip_crops(fn):
     """fn(size, depth) -> [c_1, ..., c_depth]: the pixels cut from EACH side of the skip at decoder level
     1 (top) ... depth (deepest) in the paper's valid U-Net (two 3x3 valid convs per level) for a
     size x size input tile."""
     cases = [(args, _valid_unet_crops(*args)) for args in [(572, 4), (188, 4), (92, 3), (44, 2), (28, 1)]]
-    return _check_cases(fn, cases, "skip_crops")
+    return _check_cases(fn, cases, "skip_crops", mistakes=SKIP_CROP_MISTAKES)
+
+
+# ------------------------------------------------------------------ 3. centre-crop backward
+def _paste(dy, x_shape, top, left):
+    dx = np.zeros(x_shape, dy.dtype)
+    dx[:, top:top + dy.shape[1], left:left + dy.shape[2]] = dy
+    return dx
+
+
+CROP_MISTAKES = [
+    Mistake("the window pasted at the top-left corner (offset 0 instead of the centre)",
+            "the crop kept the CENTRE: paste at top = (H - h) // 2, left = (W - w) // 2",
+            lambda dy, x_shape: _paste(dy, x_shape, 0, 0)),
+    Mistake("an odd difference split the wrong way (the extra row or column cut on top or left)",
+            "with H - h odd the crop cuts (H - h) // 2 rows on top and one more at the bottom: "
+            "top = (H - h) // 2, rounded down",
+            lambda dy, x_shape: _paste(dy, x_shape, -(-(x_shape[1] - dy.shape[1]) // 2),
+                                       -(-(x_shape[2] - dy.shape[2]) // 2))),
+    Mistake("returning dy itself (the cropped shape)",
+            "the gradient has the shape of the crop's INPUT x: zeros, with dy pasted into the window",
+            lambda dy, x_shape: dy),
+]
 
 
 def check_center_crop_backward(fn):
@@ -46,4 +117,4 @@ def check_center_crop_backward(fn):
         dy = rng.standard_normal((x_shape[0], *size, x_shape[3]))
         _, cache = center_crop(np.zeros(x_shape), size)
         cases.append(((dy, x_shape), center_crop_backward(dy, cache), f"{label}, x {x_shape}"))
-    return _check_arrays(fn, cases, "center_crop_backward", rtol=0, atol=0)
+    return _check_arrays(fn, cases, "center_crop_backward", rtol=0, atol=0, mistakes=CROP_MISTAKES)
