@@ -33,11 +33,18 @@ def keras(tf):
 _FILE_MARKS = {
     "test_kernels_cupy.py": ("gpu",),
 }
+# tests that start fresh interpreters or recompile kernels: tens of seconds each on a 2-core machine
+_SLOW_TESTS = {
+    ("test_architecture.py", "test_every_module_imports_alone_in_a_fresh_interpreter"),
+    ("test_numba_cache.py", "test_each_thread_mode_gets_its_own_machine_code"),
+}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         marks = set(_FILE_MARKS.get(item.path.name, ()))
+        if (item.path.name, getattr(item, "originalname", item.name)) in _SLOW_TESTS:
+            marks.add("slow")
         if item.path.suffix == ".ipynb":          # nbval: one item per notebook cell
             marks.add("notebook")
         if {"tf", "keras"} & set(getattr(item, "fixturenames", ())):

@@ -86,3 +86,50 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
     (tmp_path / "README.md").write_text("## Two commands\n\n```bash\nmake lab\npytest   # tests\n```\n")
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     assert readme_test_command() == "pytest"
+
+
+# ---------------------------------------------------------------- the markers `make test-fast` relies on
+
+class _Item:
+    """What tests/conftest.py's pytest_collection_modifyitems reads from a collected item."""
+
+    def __init__(self, path, name, fixturenames=()):
+        self.path, self.name, self.originalname = Path(path), name, name.split("[")[0]
+        self.fixturenames, self.marks = list(fixturenames), set()
+
+    def add_marker(self, mark):
+        self.marks.add(mark.name)
+
+
+def test_conftest_marks_notebooks_frameworks_gpu_and_slow_tests():
+    from conftest import pytest_collection_modifyitems
+
+    items = {"cell": _Item("notebooks/00-introduction.ipynb", "Cell 3"),
+             "tf": _Item("tests/test_ops_pool.py", "test_x[2]", ["rng", "tf"]),
+             "keras": _Item("tests/test_layers.py", "test_y", ["keras"]),
+             "cupy": _Item("tests/test_kernels_cupy.py", "test_gpu_whole_unet_matches_numpy[same-32]"),
+             "interpreters": _Item("tests/test_architecture.py",
+                                   "test_every_module_imports_alone_in_a_fresh_interpreter"),
+             "plain": _Item("tests/test_ops_pool.py", "test_z", ["rng"])}
+    pytest_collection_modifyitems(None, list(items.values()))
+    assert {k: i.marks for k, i in items.items()} == {
+        "cell": {"notebook"}, "tf": {"keras"}, "keras": {"keras"}, "cupy": {"gpu"},
+        "interpreters": {"slow"}, "plain": set()}
+
+
+def test_slow_tests_are_marked_where_they_are_written():
+    import test_book
+    import test_nbgrader
+    import test_student
+
+    def marks(fn):
+        return {m.name for m in getattr(fn, "pytestmark", [])}
+
+    assert {"browser", "slow"} <= marks(test_book.test_every_page_renders_offline_in_chromium)
+    assert {"browser", "slow"} <= marks(test_book.test_screenshot_of_chapter_00)
+    assert not marks(test_book.test_the_checks_can_fail)
+    for name in dir(test_nbgrader):
+        fn = getattr(test_nbgrader, name)
+        if name.startswith("test_") and "graded" in fn.__code__.co_varnames[:fn.__code__.co_argcount]:
+            assert {"slow", "notebook", "timeout"} <= marks(fn), name
+    assert "notebook" in marks(test_student.test_one_student_copy_runs_and_its_checks_say_not_implemented_yet)
