@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FORMATS = "ipynb,py:percent"
 TEXT_FORMAT = "py:percent"
-CHAPTER_NAME = re.compile(r"^(\d\d|[A-Z])-[\w-]+$")
+CHAPTER_NAME = re.compile(r"^(\d\d[a-z]?|[A-Z])-[\w-]+$")
 # Cell metadata that jupytext keeps out of the .py on purpose (view state, nbclient's timing, jupytext's own
 # layout hints): they do not count as a difference between the two files. Everything else (tags such as
 # raises-exception, nbgrader's metadata) is written into the .py and must agree.

@@ -12,11 +12,16 @@ matching backward, so a layer never knows which kernel ran.
     >>> us.set_backend("numba")
     >>> with us.use_backend("numpy"):
     ...     y = model.forward(x)
+
+Replacing single ops. ``use_ops(conv2d=f, conv2d_backward=g)`` runs a block with some of the current
+backend's functions replaced (how ``unet_scratch.capstone.use_student_ops`` plugs a student's own ops into
+the real ``UNet``). The replacements are part of the backend choice, restored on exit like ``use_backend``'s.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
+from types import MappingProxyType
 
 BACKENDS = ("numpy", "numba", "cupy")
 _MODULES = {
@@ -29,6 +34,7 @@ _INSTALL_HINT = {
     "cupy": "pip install -e '.[gpu]' on a machine with an NVIDIA GPU and CUDA 12",
 }
 _current = "numpy"
+_replaced: dict = {}        # op name -> function, set only inside ``use_ops`` (empty: the backend's own ops)
 
 
 def _load(name: str):
@@ -65,8 +71,72 @@ def use_backend(name: str):
 
 
 def ops():
-    """The namespace of op functions for the current backend."""
-    return _load(_current)
+    """The namespace of op functions for the current backend (with ``use_ops``'s replacements, if any)."""
+    module = _load(_current)
+    return ReplacedOps(module, _replaced) if _replaced else module
+
+
+class ReplacedOps:
+    """A backend's op namespace with some functions replaced: ``ops.conv2d`` is the replacement when there
+    is one, else the backend's own. A snapshot: a layer that kept it at forward time runs the matching
+    backward with it even after the ``use_ops`` block has ended."""
+
+    def __init__(self, backend_module, replacements):
+        self.backend_module = backend_module
+        self.replacements = MappingProxyType(dict(replacements))
+
+    def __getattr__(self, name):
+        if name in ("backend_module", "replacements"):      # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        if name in self.replacements:
+            return self.replacements[name]
+        return getattr(self.backend_module, name)
+
+    def __repr__(self):
+        return (f"ReplacedOps({self.backend_module.__name__}, replaced: "
+                f"{', '.join(sorted(self.replacements))})")
+
+
+def op_names() -> list[str]:
+    """The names ``use_ops`` accepts: every op of the NumPy reference that has a backward beside it, and
+    that backward (``concatenate``, ``concatenate_backward``, ``conv2d``, ``conv2d_backward``, ...)."""
+    reference = _load("numpy")
+    forwards = [n for n in dir(reference) if not n.startswith("_") and callable(getattr(reference, n))
+                and callable(getattr(reference, n + "_backward", None))]
+    return sorted(forwards + [n + "_backward" for n in forwards])
+
+
+@contextlib.contextmanager
+def use_ops(**functions):
+    """Context manager: run the block with some ops replaced, on top of the current backend.
+
+    functions: op name -> a function with that op's signature (``conv2d(x, w, b, strides, padding) ->
+    (y, cache)``, ``conv2d_backward(dy, cache) -> (dx, dw, db)``, ...). A forward and its backward are given
+    together, since the backward reads the cache its forward made. Blocks nest (an inner block's
+    replacements win); the previous replacements come back on exit, also after an exception.
+    """
+    known = op_names()
+    unknown = sorted(set(functions) - set(known))
+    if unknown:
+        raise ValueError(f"unknown op name{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
+                         f"the ops that can be replaced are: {', '.join(known)}")
+    for name, f in functions.items():
+        if not callable(f):
+            raise TypeError(f"{name} must be a function, got {type(f).__name__}")
+    for name in functions:
+        forward = name.removesuffix("_backward")
+        for needed in (forward, forward + "_backward"):
+            if needed not in functions:
+                raise ValueError(f"{name} is given without {needed}: a backward reads the cache its own "
+                                 f"forward returned, so replace both {forward} and {forward}_backward (or "
+                                 f"neither)")
+    global _replaced
+    previous = _replaced
+    _replaced = {**previous, **functions}
+    try:
+        yield
+    finally:
+        _replaced = previous
 
 
 def available_backends() -> list[str]:
