@@ -1,9 +1,25 @@
-"""Weights across: a scratch :class:`UNet` to a Keras model and back, checked name by name and shape by shape."""
+"""Weights across: a scratch :class:`UNet` to a Keras model and back, paired by structure and verified.
+
+Layers are paired by the part they play (:mod:`.keras_structure`), not by name, so the article's function
+pasted as is (layers ``conv2d``, ``conv2d_1``, ...) and zhixuhao/unet's model both work; every weight's shape is
+checked before anything is copied. After the copy one forward pass of both models on a probe input is
+compared layer by layer, and a transfer that does not reproduce the model is refused, naming the first
+layer whose output differs (a U-Net wired ``[skip, up]`` where the other says ``[up, skip]``, say).
+"""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from .keras_model import build_keras_unet
+from .keras_structure import keras_layer_outputs, read_keras_unet
+from .recording import first_difference, probe_input, record_outputs
+
+# the UNet arguments that change the architecture (compared to explain a failed transfer)
+_ARCHITECTURE = ("base_filters", "depth", "padding", "out_channels", "out_activation", "upsampling",
+                 "concat_order", "head_hidden")
+_OPTION_DEFAULTS = dict(upsampling="transpose", concat_order="up_first", head_hidden=0, skip_connections=True)
 
 
 def keras_weights(keras_model) -> dict:
@@ -15,59 +31,117 @@ def keras_weights(keras_model) -> dict:
     return out
 
 
-def _check_same_architecture(names_shapes_a, names_shapes_b, a="scratch model", b="Keras model"):
-    """Raise ValueError naming the first weight whose name or shape differs."""
-    la, lb = list(names_shapes_a.items()), list(names_shapes_b.items())
-    for (na, sa), (nb, sb) in zip(la, lb):
-        if na != nb or tuple(sa) != tuple(sb):
-            raise ValueError(f"the models differ at the first mismatching weight: {a} has {na} {tuple(sa)}, "
-                             f"{b} has {nb} {tuple(sb)}; build both with the same arguments")
-    if len(la) != len(lb):
-        longer, name = (la, a) if len(la) > len(lb) else (lb, b)
-        extra = longer[min(len(la), len(lb))]
-        raise ValueError(f"the models differ: {name} has an extra weight {extra[0]} {tuple(extra[1])} "
-                         f"({len(la)} vs {len(lb)} weights); build both with the same arguments")
+def load_keras_model(path):
+    """A Keras model saved with ``model.save("x.keras")`` or as ``.h5``/``.hdf5`` (not compiled: the
+    optimizer of an old Keras 2 file, such as ``Adam(lr=...)``, is not needed to read the weights)."""
+    from .imports import import_keras
+    keras = import_keras()
+    return keras.models.load_model(os.fspath(path), compile=False)
+
+
+def _pairs(model, keras_model, structure):
+    """[(scratch name, scratch array, Keras name, Keras variable)] in the scratch model's order; raises
+    ValueError at the first weight without a counterpart or with another shape."""
+    kvars = {}
+    for scratch_layer, kname in structure.layers.items():
+        if scratch_layer != "__input__":
+            for var in keras_model.get_layer(kname).weights:
+                kvars[f"{scratch_layer}/{var.name.split('/')[-1]}"] = (f"{kname}/{var.name.split('/')[-1]}", var)
+    pairs = []
+    for name, p in model.params.items():
+        if name not in kvars:
+            raise ValueError(f"the models differ: the scratch model has {name} {tuple(p.shape)}, which the "
+                             f"Keras model has no counterpart for{_config_diff(model, structure)}; build both "
+                             f"with the same arguments")
+        kname, var = kvars.pop(name)
+        if tuple(var.shape) != tuple(p.shape):
+            raise ValueError(f"the models differ at the first mismatching weight: scratch model has {name} "
+                             f"{tuple(p.shape)}, Keras model has {kname} {tuple(var.shape)}; build both with "
+                             f"the same arguments")
+        pairs.append((name, p, kname, var))
+    if kvars:
+        name, (kname, var) = next(iter(kvars.items()))
+        raise ValueError(f"the models differ: the Keras model has an extra weight {kname} {tuple(var.shape)} "
+                         f"(a scratch model would call it {name}){_config_diff(model, structure)}; build both "
+                         f"with the same arguments")
+    return pairs
+
+
+def _config_diff(model, structure) -> str:
+    cfg, mine = structure.config, {**_OPTION_DEFAULTS, **model.get_config()}
+    diff = [f"{k}={cfg.get(k)!r} (the scratch model: {mine.get(k)!r})" for k in _ARCHITECTURE
+            if cfg.get(k) != mine.get(k)]
+    return "; the Keras model reads as " + ", ".join(diff) if diff else ""
+
+
+def _read_for(model, keras_model):
+    """The Keras model's structure, its open input dimensions taken from the scratch model's input shape."""
+    h, w, c = (k if k is not None else m for k, m in zip(keras_model.input_shape[1:], model.input_shape))
+    return read_keras_unet(keras_model, (h, w, c))
+
+
+def verify_keras_transfer(model, keras_model, structure=None, x=None):
+    """Run both models once on a probe input and raise ValueError naming the first layer whose output
+    differs (see :func:`.recording.first_difference` for the tolerance). x: (N, H, W, C), by default one
+    seeded random image of the Keras model's input size (the scratch model's where Keras leaves it open)."""
+    structure = _read_for(model, keras_model) if structure is None else structure
+    x = probe_input(structure.config["input_shape"], model.dtype) if x is None else \
+        np.asarray(x, dtype=model.dtype)
+    _, outs_s = record_outputs(model, x)
+    outs_k = keras_layer_outputs(keras_model, structure, x)
+    found = first_difference(model, outs_k, outs_s)
+    if found is not None:
+        name, what = found
+        raise ValueError(f"the transfer does not reproduce the model: on a probe input the first layer whose "
+                         f"output differs is {name} (Keras layer {structure.layers.get(name)!r}): {what}"
+                         f"{_config_diff(model, structure)}. The weights fit, so the wiring or an activation "
+                         f"differs: build the scratch model with the Keras model's architecture "
+                         f"(config_from_keras) or leave model=None")
+    return True
 
 
 def to_keras(model, keras_model=None):
-    """Copy a scratch :class:`UNet`'s weights into a Keras model (built to match if none is given)."""
+    """Copy a scratch :class:`UNet`'s weights into a Keras model (built to match if none is given), then
+    verify it. keras_model: any Keras U-Net that :func:`read_keras_unet` reads (names do not matter)."""
     if keras_model is None:
-        cfg = model.get_config()
-        keras_model = build_keras_unet(**cfg)
-    kw = keras_weights(keras_model)
-    _check_same_architecture({n: p.shape for n, p in model.params.items()},
-                             {n: tuple(v.shape) for n, v in kw.items()})
-    for name, var in kw.items():
-        var.assign(np.asarray(model.params[name], dtype=var.dtype))
+        keras_model = build_keras_unet(**model.get_config())
+    structure = _read_for(model, keras_model)
+    for _, p, _, var in _pairs(model, keras_model, structure):
+        var.assign(np.asarray(p, dtype=var.dtype))
+    verify_keras_transfer(model, keras_model, structure)
     return keras_model
 
 
-def config_from_keras(keras_model) -> dict:
-    """The :class:`UNet` arguments that rebuild a Keras model made by :func:`build_keras_unet`."""
-    layers = {l.name: l for l in keras_model.layers}
-    missing = [n for n in ("enc1_conv1", "head") if n not in layers]
-    if missing:
-        raise ValueError(f"not a unet-scratch U-Net: no layer named {missing[0]!r} (layers: "
-                         f"{[l.name for l in keras_model.layers][:6]}...); build it with build_keras_unet")
-    first, head = layers["enc1_conv1"], layers["head"]
-    drops = [l for l in keras_model.layers if type(l).__name__ == "Dropout"]
-    act = head.activation.__name__
-    return dict(input_shape=tuple(keras_model.input_shape[1:]), base_filters=first.filters,
-                depth=sum(type(l).__name__ == "MaxPooling2D" for l in keras_model.layers),
-                padding=first.padding, dropout=drops[0].rate if drops else 0.0,
-                out_channels=head.filters, out_activation=None if act == "linear" else act,
-                dtype=str(np.dtype(first.dtype if isinstance(first.dtype, str) else "float32")))
+def config_from_keras(keras_model, input_shape=None) -> dict:
+    """The :class:`UNet` arguments that rebuild a Keras U-Net (read by structure; a path is accepted too).
+
+    input_shape: (H, W, C) where the Keras input leaves H or W open (None); see :func:`read_keras_unet`.
+    Options equal to the article's defaults are left out, as in ``UNet.get_config()``.
+    """
+    if isinstance(keras_model, (str, os.PathLike)):
+        keras_model = load_keras_model(keras_model)
+    config = read_keras_unet(keras_model, input_shape).config
+    return {k: v for k, v in config.items() if _OPTION_DEFAULTS.get(k, object()) != v}
 
 
-def from_keras(keras_model, model=None):
-    """Copy a Keras model's weights into a scratch :class:`UNet` (built to match if none is given)."""
+def from_keras(keras_model, model=None, input_shape=None):
+    """Copy a Keras U-Net's weights into a scratch :class:`UNet` (built to match if none is given), then
+    verify that both compute the same outputs.
+
+    keras_model: a Keras functional model with the article's or zhixuhao's architecture, whatever its layer
+    names, or the path of one saved with ``model.save("x.keras")`` or as ``.h5``. The new model takes the Keras
+    model's dtype (float32 or float64) and keeps its weight order, so
+    ``zip(model.grads.values(), tape.gradient(loss, keras_model.trainable_variables))`` pairs the gradients.
+    input_shape: (H, W, C) for a Keras input with open (None) dimensions (default: the first legal size >= 64).
+    """
     from ..model import UNet
+    if isinstance(keras_model, (str, os.PathLike)):
+        keras_model = load_keras_model(keras_model)
+    structure = read_keras_unet(keras_model, input_shape) if model is None else _read_for(model, keras_model)
     if model is None:
-        model = UNet(**config_from_keras(keras_model), seed=0)
-    kw = keras_weights(keras_model)
-    _check_same_architecture({n: tuple(v.shape) for n, v in kw.items()},
-                             {n: p.shape for n, p in model.params.items()},
-                             a="Keras model", b="scratch model")
-    model.set_weights({n: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for n, v in kw.items()},
-                      source="Keras model")
+        model = UNet(**structure.config, seed=0)
+    pairs = _pairs(model, keras_model, structure)
+    model.set_weights({name: np.asarray(var.numpy() if hasattr(var, "numpy") else var)
+                       for name, _, _, var in pairs}, source="Keras model")
+    verify_keras_transfer(model, keras_model, structure)
     return model

@@ -3,7 +3,10 @@
 ``compare`` runs the same input through both networks, records every layer's output on each side, and
 takes the gradient of the same loss with respect to every weight (Keras's through ``tf.GradientTape``).
 ``lockstep`` trains both from identical weights on identical batches and compares the loss curves.
-Both are re-exported by :mod:`unet_scratch.keras_ref`, with the rest of the Keras side.
+Both are re-exported by :mod:`unet_scratch.keras_ref`, with the rest of the Keras side. Layers are paired by
+structure (:mod:`.keras_structure`), so the Keras model may be the article's function with Keras's own names;
+report rows carry the scratch names. :func:`parity_report` is the framework-neutral core, shared with the
+PyTorch comparison (:mod:`.torch_parity`); the recording machinery lives in :mod:`.recording`.
 
 Why the gradients are compared "teacher-forced". In float32 two values of a pooling window can differ by
 one rounding step on one side and be equal, or ordered the other way, on the other. Both frameworks then
@@ -22,7 +25,9 @@ import numpy as np
 
 from ..optional import require
 from .imports import import_keras
+from .keras_structure import read_keras_unet
 from .keras_transfer import to_keras
+from .recording import near_ties, record_outputs, rel, teacher_forced_backward
 from .tolerances import FORWARD_ATOL, FORWARD_RTOL, GRAD_RTOL, OUTPUT_ATOL, WEIGHT_RTOL
 
 
@@ -37,23 +42,22 @@ class Row:
     passed: bool
 
 
-def _rel(a, b) -> float:
-    """||a - b|| / ||b|| (0 when both are zero)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    den = np.linalg.norm(b.ravel())
-    num = np.linalg.norm((a - b).ravel())
-    if den == 0:
-        return 0.0 if num == 0 else float("inf")
-    return float(num / den)
-
-
 class ParityReport:
-    """Per-layer forward errors and per-weight gradient errors, each marked pass/fail."""
+    """Per-layer forward errors and per-weight gradient errors, each marked pass/fail.
 
-    def __init__(self, rows, loss_scratch=None, loss_keras=None, near_ties=None):
+    framework: the other side's name ("Keras", "PyTorch"); ``loss_keras`` is that side's loss whatever
+    the framework (also readable as ``loss_framework``).
+    """
+
+    def __init__(self, rows, loss_scratch=None, loss_keras=None, near_ties=None, framework="Keras"):
         self.rows = list(rows)
         self.loss_scratch, self.loss_keras = loss_scratch, loss_keras
         self.near_ties = dict(near_ties or {})     # pool layer -> windows routed differently (float32)
+        self.framework = framework
+
+    @property
+    def loss_framework(self):
+        return self.loss_keras
 
     @property
     def passed(self) -> bool:
@@ -115,56 +119,10 @@ class ParityReport:
         ax.set_xticks(range(len(fwd)))
         ax.set_xticklabels([r.name for r in fwd], rotation=90, fontsize=7)
         ax.set_ylabel("error (log; exact 0 drawn at 1e-12)", fontsize=8)
-        ax.set_title("Scratch vs Keras: every layer agrees far below the tolerance lines")
+        ax.set_title(f"Scratch vs {self.framework}: every layer agrees far below the tolerance lines")
         ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
         ax.figure.tight_layout()
         return ax
-
-
-def _run_with_hooks(model, hook, x):
-    """One forward pass of ``model`` with ``hook`` registered on every layer (removed afterwards)."""
-    removers = [layer.register_forward_hook(hook) for layer in model.layers]
-    try:
-        return model.forward(x, training=False)
-    finally:
-        for remove in removers:
-            remove()
-
-
-def _record_outputs(model, x):
-    """Run the scratch model once, keeping each layer's output by name."""
-    outputs = {}
-
-    def record(layer, inp, out):
-        outputs[layer.name] = out
-    return _run_with_hooks(model, record, x), outputs
-
-
-def _teacher_forced_backward(model, keras_outputs, dy):
-    """Backward through the scratch model with every layer's forward cache built from Keras's activations.
-
-    Each layer runs its forward on Keras's input to it (the previous layer's Keras output, handed on by the
-    hook), and its output is then replaced by Keras's, which also gives a fused ReLU Keras's mask.
-    """
-    def force(layer, inp, out):
-        return keras_outputs[layer.name]
-    _run_with_hooks(model, force, keras_outputs["__input__"])
-    return model.backward(dy)
-
-
-def _near_ties(model, outs_scratch, outs_keras):
-    """Per pooling layer: how many windows pick a different first maximum on the two sides."""
-    from ..ops.pool import maxpool2d
-    ties, previous = {}, "__input__"
-    for layer in model.layers:
-        if type(layer).__name__ == "MaxPooling2D":
-            args = (layer.pool_size, layer.strides, layer.padding)
-            a = maxpool2d(outs_scratch[previous], *args)[1]["argmax"]
-            b = maxpool2d(outs_keras[previous], *args)[1]["argmax"]
-            if int(np.sum(a != b)):
-                ties[layer.name] = int(np.sum(a != b))
-        previous = layer.name
-    return ties
 
 
 def _loss_and_grad(y_pred, y_true, g):
@@ -175,46 +133,29 @@ def _loss_and_grad(y_pred, y_true, g):
     return float(np.mean(y_pred * g)), (g / g.size).astype(y_pred.dtype)
 
 
-def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
-    """Forward every layer and backpropagate one loss through both models; returns a ParityReport.
+def parity_report(model, x, y, seed, run_framework, framework="Keras") -> ParityReport:
+    """The framework-neutral core of :func:`compare`: record, teacher-force, and tabulate.
 
-    x: (N, H, W, C) input. y: optional target for a sigmoid head (binary cross-entropy); without it the
-    loss is mean(output * g) for a fixed random g, which exercises every gradient. Dropout runs in
-    inference mode on both sides. The Keras gradients come from ``tf.GradientTape`` (TensorFlow backend).
+    run_framework(x, y, g) runs the other framework once and returns (names, outputs, grads, loss):
+    names, the scratch layer names in the framework's layer order; outputs, {scratch layer name: NHWC
+    array}; grads, [(scratch parameter name, gradient in the scratch layout)] in the framework's variable
+    order; loss, the framework's loss (BCE against y, or mean(output * g) without y).
     """
-    keras = import_keras()
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError("compare() takes Keras gradients with tf.GradientTape: "
-                           "set KERAS_BACKEND=tensorflow")
-    import tensorflow as tf
     if y is not None and model.config["out_activation"] != "sigmoid":
         raise ValueError("compare(y=...) uses binary cross-entropy and needs a sigmoid head; "
                          "leave y out to use a random projection loss instead")
     x = np.asarray(x, dtype=model.dtype)
-    y_s, outs_s = _record_outputs(model, x)
+    y_s, outs_s = record_outputs(model, x)
     g = np.random.default_rng(seed).standard_normal(y_s.shape).astype(model.dtype)
-
-    names = [l.name for l in keras_model.layers if l.name in outs_s]
-    klayers = {l.name: l for l in keras_model.layers}
-    probe = keras.Model(keras_model.inputs, [klayers[n].output for n in names])
-    variables = keras_model.trainable_variables
-    with tf.GradientTape() as tape:
-        outs = probe([x], training=False)
-        y_k = outs[names.index("head")]
-        if y is not None:
-            loss_k = keras.losses.BinaryCrossentropy()(y.astype(model.dtype), y_k)
-        else:
-            loss_k = tf.reduce_mean(y_k * g)
-    grads_k = tape.gradient(loss_k, variables)
-    outs_k = {name: np.asarray(o) for name, o in zip(names, outs)}
-    outs_k["__input__"] = outs_s["__input__"] = x
+    names, outs_f, grads_f, loss_f = run_framework(x, y, g)
+    outs_f["__input__"] = outs_s["__input__"] = x
     loss_s, dy = _loss_and_grad(y_s, y, g)
-    _, dy_forced = _loss_and_grad(outs_k["head"], y, g)
-    _teacher_forced_backward(model, outs_k, dy_forced)
+    _, dy_forced = _loss_and_grad(outs_f["head"], y, g)
+    teacher_forced_backward(model, outs_f, dy_forced)
 
     rows = []
-    for name, out_k in zip(names, outs):
-        a, b = outs_s[name], np.asarray(out_k)
+    for name in names:
+        a, b = outs_s[name], outs_f[name]
         if a.shape != b.shape:
             rows.append(Row(name, "forward", tuple(a.shape[1:]), np.inf, np.inf, False))
             continue
@@ -222,14 +163,63 @@ def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
         ok = np.allclose(a, b, rtol=FORWARD_RTOL, atol=FORWARD_ATOL)
         if name == "head":
             ok = ok and max_abs <= OUTPUT_ATOL
-        rows.append(Row(name, "forward", tuple(a.shape[1:]), max_abs, _rel(a, b), bool(ok)))
-    for var, gk in zip(variables, grads_k):
-        pname = var.path
-        gs, gk = model.grads[pname], np.asarray(gk)
-        rel = _rel(gs, gk)
-        rows.append(Row(pname, "gradient", tuple(gs.shape), float(np.max(np.abs(gs - gk))), rel,
-                        bool(rel <= GRAD_RTOL)))
-    return ParityReport(rows, float(loss_s), float(loss_k), _near_ties(model, outs_s, outs_k))
+        rows.append(Row(name, "forward", tuple(a.shape[1:]), max_abs, rel(a, b), bool(ok)))
+    for pname, gf in grads_f:
+        gs = model.grads[pname]
+        r = rel(gs, gf)
+        rows.append(Row(pname, "gradient", tuple(gs.shape), float(np.max(np.abs(gs - gf))), r,
+                        bool(r <= GRAD_RTOL)))
+    return ParityReport(rows, float(loss_s), float(loss_f), near_ties(model, outs_s, outs_f), framework)
+
+
+def keras_to_scratch_names(keras_model) -> dict:
+    """Keras layer name -> scratch layer name, by structure; a Keras model that :func:`read_keras_unet`
+    cannot read is paired by name (how compare worked before structures)."""
+    try:
+        return read_keras_unet(keras_model).scratch_names()
+    except ValueError:
+        return {l.name: l.name for l in keras_model.layers}
+
+
+def _scratch_param(var, names) -> str:
+    layer, weight = var.path.rsplit("/", 1)
+    return f"{names.get(layer, layer)}/{weight}"
+
+
+def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
+    """Forward every layer and backpropagate one loss through both models; returns a ParityReport.
+
+    x: (N, H, W, C) input. y: optional target for a sigmoid head (binary cross-entropy); without it the
+    loss is mean(output * g) for a fixed random g, which exercises every gradient. Dropout runs in
+    inference mode on both sides. The Keras gradients come from ``tf.GradientTape`` (TensorFlow backend).
+    The Keras model may use any layer names (layers are paired by structure); rows use the scratch names.
+    """
+    keras = import_keras()
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("compare() takes Keras gradients with tf.GradientTape: "
+                           "set KERAS_BACKEND=tensorflow")
+    import tensorflow as tf
+    to_scratch = keras_to_scratch_names(keras_model)
+
+    def run_keras(x, y, g):
+        layers = [l for l in keras_model.layers if to_scratch.get(l.name) in model_layers]
+        names = [to_scratch[l.name] for l in layers]
+        probe = keras.Model(keras_model.inputs, [l.output for l in layers])
+        variables = keras_model.trainable_variables
+        with tf.GradientTape() as tape:
+            outs = probe([x], training=False)
+            y_k = outs[names.index("head")]
+            if y is not None:
+                loss_k = keras.losses.BinaryCrossentropy()(y.astype(model.dtype), y_k)
+            else:
+                loss_k = tf.reduce_mean(y_k * g)
+        grads = tape.gradient(loss_k, variables)
+        outs = {name: np.asarray(o) for name, o in zip(names, outs)}
+        grads = [(_scratch_param(v, to_scratch), np.asarray(gk)) for v, gk in zip(variables, grads)]
+        return names, outs, grads, loss_k
+
+    model_layers = {l.name for l in model.layers}
+    return parity_report(model, x, y, seed, run_keras, "Keras")
 
 
 @dataclass
@@ -308,6 +298,7 @@ def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_ra
         opt_k.apply_gradients(zip(tape.gradient(loss_k, variables), variables))
         losses_s.append(float(loss))
         losses_k.append(float(loss_k))
-    rel = [abs(a - b) / abs(b) for a, b in zip(losses_s, losses_k)]
-    w_rel = max(_rel(model.params[v.path], np.asarray(v)) for v in variables)
-    return LockstepResult(losses_s, losses_k, rel, float(w_rel), optimizer)
+    gaps = [abs(a - b) / abs(b) for a, b in zip(losses_s, losses_k)]
+    to_scratch = keras_to_scratch_names(keras_model)
+    w_rel = max(rel(model.params[_scratch_param(v, to_scratch)], np.asarray(v)) for v in variables)
+    return LockstepResult(losses_s, losses_k, gaps, float(w_rel), optimizer)
