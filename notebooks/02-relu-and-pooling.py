@@ -14,13 +14,18 @@
 # ---
 
 # %% [markdown]
-# # 02 · ReLU and max pooling: two functions that route gradients
+# # 02 · ReLU, sigmoid and max pooling: functions without weights
 #
-# **What you will build:** the ReLU activation and $2\times2$ max pooling, forward and backward. Neither has
-# weights; their backward passes are *routing*: ReLU lets a gradient through or blocks it, max pooling sends each
-# gradient to one input pixel, the window's winner.
-# **What you will check:** the forward passes against `keras.layers.MaxPooling2D`, the backward passes against
-# TensorFlow's own gradients (`tf.GradientTape`), including what happens on **ties**, and a float64 gradient check.
+# **What you will build:** the ReLU activation, the sigmoid of the U-Net's head and $2\times2$ max pooling,
+# forward and backward. None has weights. ReLU's and max pooling's backward passes are *routing*: ReLU lets a
+# gradient through or blocks it, max pooling sends each gradient to one input pixel, the window's winner. The
+# sigmoid's scales each gradient by $y(1 - y)$.
+#
+# **What you will check:** the forward passes against TensorFlow and `keras.layers.MaxPooling2D`, the backward
+# passes against TensorFlow's own gradients (`tf.GradientTape`), including what happens on **ties**, and a float64
+# gradient check. In the exercises you write `relu_backward`, `sigmoid_backward`, `maxpool2x2` and
+# `maxpool2x2_backward`; each check names the classic mistakes it recognises (a gradient of 1 at $x = 0$, the
+# sigmoid applied twice, the gradient sent to every tied maximum, ...).
 
 # %%
 import os
@@ -74,7 +79,52 @@ print("backward equals TensorFlow's, exactly:  ", np.array_equal(ops.relu_backwa
 
 
 # %% [markdown]
-# ## 2. Max pooling, forward
+# ## 2. The sigmoid
+#
+# The article's U-Net ends in a $1 \times 1$ convolution with a **sigmoid**, which turns each pixel's logit $x$
+# into a foreground probability:
+# $$y = \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad
+# \frac{dy}{dx} = \frac{e^{-x}}{(1 + e^{-x})^2} = \underbrace{\frac{1}{1 + e^{-x}}}_{y}\;
+# \underbrace{\frac{e^{-x}}{1 + e^{-x}}}_{1 - y} = y\,(1 - y).$$
+# The derivative is written in the **output** $y$, so the forward pass caches $y$ and the backward pass needs no
+# second exponential: $dx = dy \odot y \odot (1 - y)$. It is at most $\tfrac14$ (at $x = 0$, $y = \tfrac12$) and
+# vanishes on both sides: at $x = 2$, $y = 0.881$ and $y(1 - y) = 0.105$; at $x = 10$ it is $4.5 \times 10^{-5}$. A
+# confidently wrong pixel therefore passes almost no gradient through the sigmoid, which is why chapter 07
+# computes the cross-entropy from the logit $x$ (the two derivatives combine into $p - t$). A loss written on
+# the probabilities, such as Dice, goes through this backward pass. `ops.sigmoid` never exponentiates a positive
+# number ($e^{-|x|}$, then $1/(1 + e)$ or $e/(1 + e)$), so $x = -1000$ gives 0 without an overflow warning.
+
+# %%
+x = np.array([-10.0, -2.0, 0.0, 2.0, 10.0], np.float32)
+dy = np.ones_like(x)
+xt = tf.constant(x)
+with tf.GradientTape() as tape:
+    tape.watch(xt)
+    yt = tf.sigmoid(xt)
+dx_tf = tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
+y, cache = ops.sigmoid(x)
+print("x:                                  ", x.tolist())
+print("y = sigmoid(x), 3 decimals:         ", np.round(y.astype(float), 3).tolist())
+print("y (1 - y), 3 decimals:              ", np.round(ops.sigmoid_backward(dy, cache).astype(float), 3).tolist())
+print("forward equals tf.sigmoid (1e-6):   ", np.allclose(y, yt.numpy(), rtol=1e-6, atol=1e-7))
+print("backward equals TensorFlow's (1e-6):", np.allclose(ops.sigmoid_backward(dy, cache), dx_tf, rtol=1e-6, atol=1e-7))
+with np.errstate(over="raise"):
+    print("sigmoid(-1000) without overflow:    ", float(ops.sigmoid(np.float32(-1000.0))[0]) == 0.0)
+
+# %%
+z = np.linspace(-8, 8, 401)
+y_z = ops.sigmoid(z)[0]
+fig, ax = plt.subplots(figsize=(5.5, 3.2), dpi=100)
+ax.plot(z, y_z, color=plt.cm.viridis(0.3), label="y = sigmoid(x)")
+ax.plot(z, y_z * (1 - y_z), color=plt.cm.viridis(0.7), label="dy/dx = y (1 - y)")
+ax.axhline(0.25, color="0.6", ls=":", lw=1); ax.text(-7.8, 0.27, "1/4: the largest slope", fontsize=8)
+ax.set_xlabel("x (logit)"); ax.set_ylabel("value (unitless)")
+ax.set_title("The sigmoid's slope is at most 1/4 and vanishes where it saturates", fontsize=10)
+ax.legend(fontsize=8, loc="center right"); fig.tight_layout(); plt.show()
+
+
+# %% [markdown]
+# ## 3. Max pooling, forward
 #
 # A $P_H \times P_W$ max pool with strides $(s_H, s_W)$ (Keras's default: the pool size, so windows do not overlap)
 # keeps the largest value of each window, channel by channel:
@@ -102,7 +152,7 @@ for shape, pool, strides, padding in [((2, 8, 8, 3), 2, None, "valid"), ((1, 7, 
 print("max pooling forward equals keras.layers.MaxPooling2D exactly:", all_ok)
 
 # %% [markdown]
-# ## 3. Max pooling, backward: argmax routing
+# ## 4. Max pooling, backward: argmax routing
 #
 # Within a window, $\max$ is locally just one of its inputs, the winner $x_{a^*q^*}$, so
 # $$\frac{\partial y_{ij}}{\partial x_{uv}} = \begin{cases} 1 & (u, v) = (i s + a^*,\ j s + q^*) \\ 0 & \text{otherwise}\end{cases}
@@ -170,7 +220,7 @@ print("sum of dx == sum of dy (package, mask):      ", dx_pkg.sum() == dy.sum(),
 
 # %%
 fig, ax = plt.subplots(1, 3, figsize=(10, 3.3), dpi=100)
-for a, img, title in [(ax[0], x_tie[0, :, :, 0], "x with ties (4 zeros, two 3s, three 5s)"),
+for a, img, title in [(ax[0], x_tie[0, :, :, 0], "x with ties (4 zeros, two 3s, six 5s)"),
                       (ax[1], dx_tf[0, :, :, 0], "TensorFlow / package dx: first max"),
                       (ax[2], dx_mask, "mask x == max: every tie (wrong)")]:
     a.imshow(img, cmap="viridis")
@@ -223,41 +273,63 @@ print("float64 gradient check, relu:     relative error below 1e-7:", err_relu <
 
 # %% [markdown]
 # **Exercise 1.** Write `relu_backward(dy, x)`: the gradient of ReLU at `x` given the upstream gradient `dy`
-# (same shapes). Use TensorFlow's value at exactly $x = 0$.
+# (both of any shape, the same one): $dx = dy \odot [x > 0]$. Use TensorFlow's value at exactly $x = 0$. Worked
+# example: `x = [-1, 0, 2]`, `dy = [5, 6, 7]` give `dx = [0, 0, 7]`.
 
 # %%
-from unet_scratch.exercises.ch02 import check_maxpool2x2, check_maxpool2x2_backward, check_relu_backward
+from unet_scratch.exercises.ch02 import (check_maxpool2x2, check_maxpool2x2_backward, check_relu_backward,
+                                         check_sigmoid_backward)
 
 def relu_backward(dy, x):
+    """dy, x: (any shape, the same) -> dx: same shape, dy where x > 0, 0 elsewhere (also at x == 0)."""
     ### BEGIN SOLUTION
     return dy * (x > 0)
     ### END SOLUTION
 
-check_relu_backward(relu_backward)
+check_relu_backward(relu_backward);
 
 
 # %% [markdown]
-# **Exercise 2.** Write `maxpool2x2(x)`: $2\times2$ max pooling with stride 2 and `valid` padding,
-# `x: (N, H, W, C) -> (N, H//2, W//2, C)` (an odd last row or column is dropped). Hint: crop to an even size,
-# then `reshape(N, H//2, 2, W//2, 2, C)`.
+# **Exercise 2.** Write `sigmoid_backward(dy, x)`: the gradient of $y = \sigma(x)$ given the upstream gradient
+# `dy`, $dx = dy \odot y \odot (1 - y)$. You are given the pre-activation `x` (as in exercise 1): compute $y$
+# first (`ops.sigmoid(x)[0]` is stable for any $x$). Worked example: `x = [0, 2]`, `dy = [1, 2]` give
+# `dx = [0.25, 0.21]` ($0.5 \cdot 0.5$ and $2 \cdot 0.881 \cdot 0.119$).
+
+# %%
+def sigmoid_backward(dy, x):
+    """dy, x: (any shape, the same) -> dx = dy * y * (1 - y) with y = sigmoid(x); same shape and dtype."""
+    ### BEGIN SOLUTION
+    y = ops.sigmoid(x)[0]
+    return dy * y * (1 - y)
+    ### END SOLUTION
+
+check_sigmoid_backward(sigmoid_backward);
+
+
+# %% [markdown]
+# **Exercise 3.** Write `maxpool2x2(x)`: $2\times2$ max pooling with stride 2 and `valid` padding,
+# `x: (N, H, W, C) -> (N, H//2, W//2, C)` (an odd last row or column is dropped: $5 \to 2$). Hint: crop to an
+# even size, then `reshape(N, H//2, 2, W//2, 2, C)`.
 
 # %%
 def maxpool2x2(x):
+    """x: (N, H, W, C) -> y: (N, H // 2, W // 2, C), the maximum of each 2x2 window (stride 2, 'valid')."""
     ### BEGIN SOLUTION
     n, h, w, c = x.shape
     return x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
     ### END SOLUTION
 
-check_maxpool2x2(maxpool2x2)
+check_maxpool2x2(maxpool2x2);
 
 
 # %% [markdown]
-# **Exercise 3.** Write `maxpool2x2_backward(dy, x)`: the gradient of `maxpool2x2` at `x`. Each `dy[n, i, j, c]`
-# goes to its window's **first** maximum in row-major order (TensorFlow's rule on ties); all other pixels get 0.
-# Loops are fine.
+# **Exercise 4.** Write `maxpool2x2_backward(dy, x)`: the gradient of `maxpool2x2` at `x`. Each `dy[n, i, j, c]`
+# goes to its window's **first** maximum in row-major order (TensorFlow's rule on ties); all other pixels get 0
+# (also an odd last row or column, which no window saw). Loops are fine.
 
 # %%
 def maxpool2x2_backward(dy, x):
+    """dy: (N, H // 2, W // 2, C), x: (N, H, W, C) -> dx: (N, H, W, C)."""
     ### BEGIN SOLUTION
     dx = np.zeros_like(x)
     for n in range(dy.shape[0]):
@@ -270,8 +342,12 @@ def maxpool2x2_backward(dy, x):
     return dx
     ### END SOLUTION
 
-check_maxpool2x2_backward(maxpool2x2_backward)
+check_maxpool2x2_backward(maxpool2x2_backward);
 
 # %% [markdown]
-# **Exercises in this chapter:** 1. `relu_backward` (a gate, 0 at $x = 0$), 2. `maxpool2x2` (the forward
-# pass by reshaping), 3. `maxpool2x2_backward` (argmax routing with TensorFlow's first-maximum tie rule).
+# **Exercises in this chapter:** 1. `relu_backward` (a gate, 0 at $x = 0$), 2. `sigmoid_backward`
+# ($dy \, y (1 - y)$, written in the output), 3. `maxpool2x2` (the forward pass by reshaping),
+# 4. `maxpool2x2_backward` (argmax routing with TensorFlow's first-maximum tie rule). The mistakes the checks
+# name: a gradient of 1 at $x = 0$, a mask from `dy`, the mask without `dy` (1); the sigmoid applied twice,
+# `dy` forgotten, $y(1 + y)$, $x(1 - x)$ (2); an odd size rounded up or zero-padded, a stride of 1, average
+# pooling (3); the gradient sent to every tied maximum, to the last one, or averaged over the window (4).
