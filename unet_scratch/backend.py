@@ -43,8 +43,8 @@ def _load(name: str):
     try:
         return importlib.import_module(_MODULES[name])
     except ImportError as err:  # numba or cupy missing, or no GPU
-        raise RuntimeError(f"backend {name!r} is not available here ({err}); "
-                           f"install it with: {_INSTALL_HINT.get(name, '')}") from err
+        hint = "" if "pip install" in str(err) else f"; install it with: {_INSTALL_HINT.get(name, '')}"
+        raise RuntimeError(f"backend {name!r} is not available here ({err}){hint}") from err
 
 
 def set_backend(name: str) -> None:

@@ -353,6 +353,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--memory-probe", nargs=2, metavar=("BACKEND", "CONFIG_JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    unknown = [b for b in args.backends.split(",") if b not in ("numpy", "numba", "cupy", "tf", "torch")]
+    if unknown:
+        p.error(f"--backends: unknown {', '.join(map(repr, unknown))}; choose from numpy, numba, cupy, tf, torch")
     if args.memory_probe:
         name, config = args.memory_probe
         print(json.dumps(memory_probe(name, json.loads(config))))

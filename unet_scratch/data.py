@@ -223,7 +223,8 @@ def check_pair(image, mask):
     """Validate an (image, mask) pair and return them as float32: image in [0, 1], mask in {0, 1}.
 
     image, mask: (H, W), (H, W, C) or (N, H, W, C), same spatial size (and batch size).
-    uint8 images are divided by 255. A mask stored as 0/255 is normalised to {0, 1} with a UserWarning;
+    uint8 images are divided by 255; float images outside [0, 1] (0..255 data as float, say) raise
+    ValueError. A mask stored as 0/255 is normalised to {0, 1} with a UserWarning;
     any other mask values raise ValueError.
     """
     image, mask = np.asarray(image), np.asarray(mask)
@@ -239,6 +240,12 @@ def check_pair(image, mask):
     image = image.astype(np.float32)
     if not np.all(np.isfinite(image)):
         raise ValueError("image contains NaN or inf values")
+    if image.size and image.max() > 1 + 1e-6:
+        raise ValueError(f"image values reach {float(image.max()):g}, but images must be in [0, 1]: 8-bit "
+                         "data stored as float? divide by 255 (image / 255)")
+    if image.size and image.min() < -1e-6:
+        raise ValueError(f"image values go down to {float(image.min()):g}, but images must be in [0, 1]: "
+                         "rescale, e.g. (image - image.min()) / (image.max() - image.min())")
     values = np.unique(mask)
     if values.size and values.max() > 1 and np.all(np.isin(values, (0, 255))):
         warnings.warn("mask is stored as 0/255; normalised to {0, 1} (divide by 255 when loading)",

@@ -6,16 +6,23 @@ import json
 import numpy as np
 
 from ..optional import require
+from ..serialization import atomic_write_text
 
 
 class History:
     """What ``fit`` returns: ``history`` maps "loss", "dice", "val_loss", "val_dice", "seconds" to one
     value per epoch (as ``keras.callbacks.History``); ``stop_reason`` says why training ended early."""
 
-    def __init__(self, history=None, epoch=None, stop_reason=None):
+    def __init__(self, history=None, epoch=None, stop_reason=None, stop_kind=None):
         self.history = history if history is not None else {}
         self.epoch = epoch if epoch is not None else []
         self.stop_reason = stop_reason
+        # why, in one word: None (all epochs done), "diverged", "interrupted", "callback", "max_steps", "time_limit"
+        self.stop_kind = stop_kind
+
+    def stop(self, kind, reason):
+        """Record why training ended early."""
+        self.stop_kind, self.stop_reason = kind, reason
 
     def append(self, epoch, logs):
         self.epoch.append(epoch)
@@ -55,7 +62,6 @@ def plot_history(*histories, axes=None, label=None, labels=None, **kwargs):
 
 
 def save_history(path, history):
-    """history.json: the per-epoch metrics and why training stopped."""
-    with open(path, "w") as f:
-        json.dump({"history": history.history, "epoch": history.epoch, "stop_reason": history.stop_reason},
-                  f, indent=1)
+    """history.json: the per-epoch metrics and why training stopped (written atomically)."""
+    atomic_write_text(path, json.dumps({"history": history.history, "epoch": history.epoch,
+                                        "stop_reason": history.stop_reason}, indent=1))

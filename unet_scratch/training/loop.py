@@ -9,6 +9,8 @@ One training step::
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import signal
@@ -21,10 +23,13 @@ import numpy as np
 from ..backend import to_backend, to_numpy
 from ..metrics import dice_counts, dice_from_counts
 from ..optimizers import Optimizer, get_optimizer
+from ..serialization import clean_orphans
 from .batches import crop_targets, epoch_order, make_batch, output_size, prepare
-from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT, WEIGHTS, apply_checkpoint, generation_of, read_checkpoint, save_checkpoint, \
+    save_weights_file
 from .history import History
 from .objective import LOSSES, foreground, loss_from_logits
+from .runlock import RunLock
 
 
 class _StopOnSignal:
@@ -62,9 +67,94 @@ def _progress(total, desc, verbose):
 
 
 # -------------------------------------------------------------------------------------------- fit
+def _count(value, name, minimum):
+    """An integer setting (an integral float such as 3.0 is accepted), or a ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _augment_mode(augment):
+    """False (none), "flip" or True (flips, rotations and the elastic deformation)."""
+    if augment is None or augment is False or (isinstance(augment, np.bool_) and not augment) or augment == "none":
+        return False
+    if augment is True or (isinstance(augment, np.bool_) and augment) or augment == "elastic":
+        return True
+    if augment == "flip":
+        return "flip"
+    raise ValueError(f"augment must be False or 'none' (no augmentation), 'flip' (flips and 90-degree "
+                     f"rotations) or True or 'elastic' (those plus the elastic deformation), got {augment!r}")
+
+
+def _fingerprint(*arrays):
+    """A short hash of the arrays' shapes, dtypes and bytes: equal data, equal fingerprint."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _optimizer_settings(opt, schedule):
+    """The optimizer's hyperparameters (numbers, flags), without its step counter; without the
+    learning rate when a schedule sets it."""
+    out = {k: v for k, v in sorted(vars(opt).items())
+           if isinstance(v, (bool, int, float, str)) and not k.startswith("_") and k != "iterations"}
+    if schedule:
+        out.pop("learning_rate", None)
+    return out
+
+
+def _changed_settings(saved, current):
+    """[(what, before, now), ...] for every setting of ``saved`` that ``current`` changes."""
+    changes = []
+    for key, before in saved.items():
+        if key not in current:
+            continue
+        now = current[key]
+        if key == "learning_rates" and before is not None and now is not None:
+            n = min(len(before), len(now))
+            if before[:n] != now[:n]:
+                first = next(i for i in range(n) if before[i] != now[i])
+                changes.append((f"lr_schedule at epoch {first + 1}", before[first], now[first]))
+            continue
+        if key in ("model", "optimizer_config", "extra") and isinstance(before, dict) and isinstance(now, dict):
+            for k in sorted(set(before) | set(now)):
+                if before.get(k) != now.get(k):
+                    label = {"model": "model: saved with ", "optimizer_config": "optimizer ", "extra": ""}[key]
+                    changes.append((f"{label}{k}", before.get(k), now.get(k)))
+            continue
+        if before != now:
+            changes.append((key, before, now))
+    return changes
+
+
+def _describe(change):
+    what, before, now = change
+    if what in ("data", "val_data"):
+        return f"{'training' if what == 'data' else 'validation'} data (images, masks or weight maps) differ"
+    if what.startswith("model: saved with "):
+        return f"{what}{what[len('model: saved with '):] and ''}={before!r} (this model: {now!r})"
+    return f"{what} {before!r} -> {now!r}"
+
+
+def _params_finite(model):
+    """One cheap test for NaN or Inf in any parameter: the float64 sum of every tensor's sum (NaN and Inf
+    propagate; finite float32 values cannot overflow it). One device sync on the GPU."""
+    total = 0.0
+    for p in model.params.values():
+        total = total + p.sum(dtype=np.float64)
+    return math.isfinite(float(total))
+
+
 def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learning_rate=None, loss="bce",
         augment=False, seed=0, checkpoint_dir=None, resume=None, callbacks=(), lr_schedule=None,
-        time_limit=None, max_steps=None, verbose=1):
+        time_limit=None, max_steps=None, verbose=1, extra_settings=None):
     """Train ``model`` on ``train`` and return a :class:`History`.
 
     train, val: (images, masks) or (images, masks, weight_maps), see :func:`prepare`.
@@ -72,24 +162,37 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     optimizer: "adam", "sgd" or an Optimizer; learning_rate overrides its default.
     loss: "bce" (default), "dice", "bce_dice" for a sigmoid head; "weighted_ce" for a softmax head (masks:
     class indices; with K > 2 classes the reported Dice is the foreground's, every class but 0).
-    augment: False, "flip" (flips and 90-degree rotations) or True (those plus the elastic deformation).
+    augment: False or "none", "flip" (flips and 90-degree rotations) or True or "elastic" (those plus the
+    elastic deformation); anything else is a ValueError.
     checkpoint_dir: write ``checkpoint.npz`` there after every epoch (and on Ctrl-C), plus ``weights.npz``.
-    resume: a checkpoint path (or True: ``checkpoint_dir``'s) to continue from, bit-exactly.
+    The folder is locked while fit runs (see :mod:`.runlock`): a second run into it is refused.
+    resume: a checkpoint path (or True: ``checkpoint_dir``'s) to continue from, bit-exactly. Every setting
+    that changes the result must match the checkpoint's (the model's config, the training and validation
+    data, batch size, loss, augmentation, seed, the optimizer, its hyperparameters and learning rate or
+    schedule); a change is a ValueError that names it, and nothing is loaded.
     callbacks: functions ``f(epoch, logs)`` called after each epoch; returning True stops training.
     lr_schedule: a function ``epoch -> learning rate`` applied at the start of every epoch (Keras's
     LearningRateScheduler), e.g. ``lambda e: 2e-3 if e < 16 else 5e-4``.
     time_limit: seconds; stop after the epoch during which the limit passed. max_steps: stop after this
     many optimizer steps in this call (tests, quick demos).
     verbose: 0 silent, 1 a progress bar per epoch (tqdm, notebook-aware), 2 one line per epoch.
+    extra_settings: a JSON-able dict stored in the checkpoint and compared on resume like the rest (the
+    command line stores the data set's name and size there).
 
-    A NaN or Inf loss stops training before the step is applied, with a warning naming the epoch and
-    step; the last checkpoint on disk is the last good one.
+    Divergence: a NaN or Inf loss stops training before the step is applied; NaN or Inf weights after a
+    step (a finite loss can hide them) stop it at once. Either way a warning names the epoch and step, no
+    checkpoint is written with such weights, and ``stop_reason`` says which checkpoint on disk (if any) is
+    the last good one.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    if int(batch_size) < 1 or int(epochs) < 0:
-        raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size}, {epochs}")
-    batch_size, epochs = int(batch_size), int(epochs)
+    batch_size, epochs = _count(batch_size, "batch_size", 1), _count(epochs, "epochs", 0)
+    augment = _augment_mode(augment)
+    if resume is True and checkpoint_dir is None:
+        raise ValueError("resume=True continues the checkpoint in checkpoint_dir, but no checkpoint_dir was "
+                         "given; pass checkpoint_dir=... (or resume='path/to/checkpoint.npz')")
+    if time_limit is not None and not time_limit >= 0:
+        raise ValueError(f"time_limit must be a number of seconds >= 0, got {time_limit!r}")
     data = prepare(model, *train, name="train")
     val_data = prepare(model, *val, name="val") if val is not None else None
     oh, ow = output_size(model, data[0])
@@ -106,30 +209,85 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     n = len(data[0])
     steps_per_epoch = math.ceil(n / batch_size)
     settings = dict(seed=int(seed), batch_size=batch_size, n_train=n, loss=loss, augment=augment,
-                    optimizer=type(opt).__name__)
+                    optimizer=type(opt).__name__, optimizer_config=_optimizer_settings(opt, lr_schedule),
+                    learning_rates=None if lr_schedule is None else [float(lr_schedule(e)) for e in range(epochs)],
+                    model=model.get_config(), data=_fingerprint(*data),
+                    val_data=None if val_data is None else _fingerprint(*val_data),
+                    extra=extra_settings or {})
+    settings = json.loads(json.dumps(settings))            # as a checkpoint stores it (tuples -> lists)
 
+    lock = None
+    if checkpoint_dir is not None:
+        lock = RunLock(checkpoint_dir).acquire()
+        if lock.note:
+            warnings.warn(lock.note, UserWarning, stacklevel=2)
+    try:
+        return _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, checkpoint_dir,
+                    resume, callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, checkpoint_dir, resume,
+         callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch):
     history, epoch, step, running = History(), 0, 0, None
+    run_id, saved_at = os.urandom(6).hex(), None
+    if checkpoint_dir is not None:
+        clean_orphans(checkpoint_dir)
     if resume:
         path = os.path.join(checkpoint_dir, CHECKPOINT) if resume is True else os.fspath(resume)
-        state = load_checkpoint(path, model, opt)
-        changed = {k: (state["settings"].get(k), v) for k, v in settings.items() if state["settings"].get(k) != v}
+        state = read_checkpoint(path)
+        changed = _changed_settings(state["state"].get("settings", {}), settings)
         if changed:
             raise ValueError("resume with the settings of the checkpoint to continue bit-exactly; changed: "
-                             + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
-        history = History(state["history"], state["epochs_done"])
-        epoch, step, running = state["epoch"], state["step"], state["running"]
+                             + "; ".join(_describe(c) for c in changed)
+                             + f". Nothing was loaded. To start afresh instead: fit without resume (train "
+                               f"--fresh), or use another checkpoint_dir (train --out)")
+        apply_checkpoint(state, model, opt, source=f"checkpoint {path!r}")
+        train_state = state["state"]
+        history = History(train_state["history"], train_state["epochs_done"])
+        epoch, step, running = train_state["epoch"], train_state["step"], train_state["running"]
+        run_id = train_state.get("run", run_id)
+        saved_at = (epoch, step)
+        weights_path = os.path.join(os.path.dirname(os.path.abspath(path)), WEIGHTS)
+        if checkpoint_dir is not None and state["generation"] is not None \
+                and generation_of(weights_path) != state["generation"]:
+            save_weights_file(weights_path, model, state["generation"])     # the pair was left mismatched
 
     dropouts = [layer for layer in model.layers if type(layer).__name__ == "Dropout"]
     start, steps_run = time.perf_counter(), 0
 
     def state_now(epoch, step, running):
-        return dict(settings=settings, epoch=epoch, step=step, running=running,
+        return dict(settings=settings, epoch=epoch, step=step, running=running, run=run_id,
                     history=history.history, epochs_done=history.epoch)
 
     def checkpoint(epoch, step, running):
-        if checkpoint_dir is not None:
-            save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT), model, opt, state_now(epoch, step, running))
-            model.save_weights(os.path.join(checkpoint_dir, "weights.npz"))
+        nonlocal saved_at
+        if checkpoint_dir is None or not _params_finite(model):      # never a bad checkpoint over a good one
+            return
+        generation = f"{run_id}/{epoch}/{step}"
+        save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT), model, opt, state_now(epoch, step, running),
+                        generation)
+        save_weights_file(os.path.join(checkpoint_dir, WEIGHTS), model, generation)
+        saved_at = (epoch, step)
+
+    def last_good():
+        if checkpoint_dir is None:
+            return "no checkpoint_dir was given, so nothing was saved"
+        if saved_at is None:
+            return f"no checkpoint was written to {checkpoint_dir}"
+        e, s = saved_at
+        where = f"after epoch {e}" if s == 0 else f"at epoch {e + 1}, step {s}"
+        return f"the checkpoint on disk ({where}) is the last good one"
+
+    def diverged(what, how, bar):
+        history.stop("diverged", f"{what} at epoch {epoch + 1}, step {step + 1} ({how}): training stopped; lower "
+                                 f"the learning rate; {last_good()}")
+        warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=4)
+        if bar is not None:
+            bar.close()
+        return history
 
     with _StopOnSignal() as interrupt:
         while epoch < epochs:
@@ -145,21 +303,19 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                 xb, tb, wb = make_batch(data, order, step, batch_size, seed, epoch, augment)
                 for k, layer in enumerate(dropouts):
                     layer.rng = np.random.default_rng([seed, epoch, step, 2, k])
-                z = to_numpy(model.forward(to_backend(xb), training=True, logits=True))
-                bad = not np.all(np.isfinite(z))
-                if not bad:
-                    value, dz, p = loss_from_logits(model, z, tb, wb, loss)
-                    bad = not math.isfinite(value)
+                with np.errstate(all="ignore"):
+                    z = to_numpy(model.forward(to_backend(xb), training=True, logits=True))
+                    bad = not np.all(np.isfinite(z))
+                    if not bad:
+                        value, dz, p = loss_from_logits(model, z, tb, wb, loss)
+                        bad = not math.isfinite(value)
                 if bad:
-                    history.stop_reason = (f"loss is NaN or Inf at epoch {epoch + 1}, step {step + 1}: "
-                                           "training stopped before applying that step; lower the "
-                                           "learning rate. The last checkpoint on disk is the last good one")
-                    warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=2)
-                    if bar is not None:
-                        bar.close()
-                    return history
-                model.backward(to_backend(dz))
-                opt.apply(model.params, model.grads)
+                    return diverged("loss is NaN or Inf", "the step was not applied", bar)
+                with np.errstate(all="ignore"):
+                    model.backward(to_backend(dz))
+                    opt.apply(model.params, model.grads)
+                if not _params_finite(model):
+                    return diverged("the weights became NaN or Inf", "in that step's update", bar)
                 inter, total = dice_counts(p, foreground(model, tb))
                 running["loss_sum"] += value
                 running["batches"] += 1
@@ -175,10 +331,11 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                     if step == steps_per_epoch:           # a finished epoch: record it properly below
                         break
                     checkpoint(epoch, step, running)
-                    history.stop_reason = ("interrupted (Ctrl-C)" if interrupt.requested else
-                                           f"max_steps={max_steps} reached") + \
-                        f" at epoch {epoch + 1}, step {step}" + \
-                        (f"; resume from {os.path.join(checkpoint_dir, CHECKPOINT)}" if checkpoint_dir else "")
+                    kind = "interrupted" if interrupt.requested else "max_steps"
+                    history.stop(kind, ("interrupted (Ctrl-C)" if interrupt.requested else
+                                        f"max_steps={max_steps} reached") + f" at epoch {epoch + 1}, step {step}"
+                                 + (f"; resume from {os.path.join(checkpoint_dir, CHECKPOINT)}"
+                                    if checkpoint_dir else ""))
                     if bar is not None:
                         bar.close()
                     return history
@@ -187,8 +344,12 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
             logs = {"loss": running["loss_sum"] / running["batches"], "dice": dice_from_counts(running["inter"],
                                                                                      running["total"])}
             if val_data is not None:
-                logs.update(evaluate(model, val_data, batch_size=batch_size, loss=loss, _prepared=True,
-                                     prefix="val_"))
+                try:
+                    logs.update(evaluate(model, val_data, batch_size=batch_size, loss=loss, _prepared=True,
+                                         prefix="val_"))
+                except DivergedError:
+                    step -= 1                              # name the epoch's last step in the message
+                    return diverged("the validation outputs are NaN or Inf", "after that step's update", bar)
             logs["seconds"] = running["seconds"]
             history.append(epoch, logs)
             epoch, step, running = epoch + 1, 0, None
@@ -201,28 +362,38 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                       flush=True)
             stop = [bool(cb(epoch - 1, dict(logs))) for cb in callbacks]
             if any(stop):
-                history.stop_reason = f"a callback stopped training after epoch {epoch}"
+                history.stop("callback", f"a callback stopped training after epoch {epoch}")
                 break
             if interrupt.requested:
-                history.stop_reason = f"interrupted (Ctrl-C) after epoch {epoch}"
+                history.stop("interrupted", f"interrupted (Ctrl-C) after epoch {epoch}")
                 break
             if max_steps is not None and steps_run >= max_steps:
-                history.stop_reason = f"max_steps={max_steps} reached after epoch {epoch}"
+                history.stop("max_steps", f"max_steps={max_steps} reached after epoch {epoch}")
                 break
             if time_limit is not None and time.perf_counter() - start > time_limit:
-                history.stop_reason = f"time limit of {time_limit:g} s reached after epoch {epoch}"
+                history.stop("time_limit", f"time limit of {time_limit:g} s reached after epoch {epoch}")
                 break
     return history
 
 
+class DivergedError(ValueError):
+    """The model's outputs are NaN or Inf: its weights diverged."""
+
+
 def evaluate(model, data, batch_size=8, loss="bce", prefix="", _prepared=False):
-    """Mean loss and global Dice over a data set (dropout off): {"loss": ..., "dice": ...}."""
+    """Mean loss and global Dice over a data set (dropout off): {"loss": ..., "dice": ...}.
+
+    A model whose outputs are NaN or Inf (diverged weights) raises :class:`DivergedError` (a ValueError)."""
     x, t, w = data if _prepared else prepare(model, *data, name="data")
     oh, ow = output_size(model, x)
     t, w = crop_targets(t, oh, ow), crop_targets(w, oh, ow)
     loss_sum, inter, total = 0.0, 0, 0
     for i in range(0, len(x), batch_size):
-        z = to_numpy(model.forward(to_backend(x[i:i + batch_size]), training=False, logits=True))
+        with np.errstate(all="ignore"):
+            z = to_numpy(model.forward(to_backend(x[i:i + batch_size]), training=False, logits=True))
+        if not np.all(np.isfinite(z)):
+            raise DivergedError("the model's outputs are NaN or Inf on these images: its weights diverged "
+                                "during training; train again with a lower learning rate")
         value, _, p = loss_from_logits(model, z, t[i:i + batch_size],
                                        None if w is None else w[i:i + batch_size], loss)
         loss_sum += value * len(z)
