@@ -21,10 +21,14 @@
 # **What you will check:** each piece against TensorFlow/Keras, to the last float.
 #
 # In this chapter you will
-# 1. see what *segmentation* asks of a network,
+# 1. see what *segmentation* asks of a network, and why a fully convolutional one beats classifying a patch
+#    around every pixel,
 # 2. build the source article's U-Net with `unet_scratch` and draw it from its real shapes,
 # 3. see what the source article's diagram gets wrong,
-# 4. check that your machine has what the course needs.
+# 4. check that your machine has what the course needs,
+# 5. write three small functions, each checked: the sizes of a `same` U-Net's levels (`same_unet_sizes`), the
+#    parameters of a convolution (`conv_params`), and the patch around every pixel (`pixel_patches`), with which
+#    you will see that a per-pixel classifier slid over an image is a convolution.
 
 # %%
 import os
@@ -68,6 +72,18 @@ fig.suptitle("Segmentation: same height and width in and out")
 fig.tight_layout()
 
 # %% [markdown]
+# ### Before U-Net: a classifier slid over every pixel
+#
+# The network the U-Net paper compares itself with (Ciresan et al. 2012, winner of the ISBI 2012 EM segmentation
+# challenge) labels each pixel by classifying the **patch** around it, in a sliding window. The U-Net paper
+# names the two drawbacks: it is slow, because the network runs once per pixel and neighbouring patches overlap
+# almost entirely (the same computations are repeated), and larger patches give more context but poorer
+# localisation. A **fully convolutional network** (Long, Shelhamer and Darrell, "Fully Convolutional Networks for
+# Semantic Segmentation", CVPR 2015), on which the U-Net builds, computes the labels of all pixels in one pass
+# and shares the overlapping work: applying the same weights to the patch around every pixel *is* a
+# convolution. Exercise 3 makes that concrete.
+
+# %% [markdown]
 # ## 2. The source article's U-Net, built from scratch
 #
 # The defaults of `UNet()` are exactly the Keras model of the source article: at level
@@ -83,7 +99,7 @@ fig.tight_layout()
 
 # %%
 model = UNet(input_shape=(256, 256, 1), seed=0)
-model.summary()
+model.summary();          # prints the table (the `;` hides the same table returned as a string)
 
 
 # %%
@@ -175,59 +191,89 @@ print("the numpy backend is always there:", "numpy" in us.backend.available_back
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a check function that runs your answer on several cases and says what is wrong.
+# Each exercise has a check function that runs your answer on several cases, says what is wrong, and names the
+# mistake when your answer is one it knows.
 
 # %% [markdown]
 # **Exercise 1.** Write `same_unet_sizes(size, depth)`: the spatial size at each level of a `same`-padded
-# U-Net, from the top level down to the bottleneck (for 256 and depth 4: `[256, 128, 64, 32, 16]`).
+# U-Net, from the top level down to the bottleneck. Each $2\times2$ pooling halves the size and a depth-$d$ U-Net
+# pools $d$ times, so there are $d + 1$ levels: for 256 and depth 4, `[256, 128, 64, 32, 16]`.
 
 # %%
-from unet_scratch.exercises import check_conv_params, check_same_unet_sizes, check_valid_output_size
+from unet_scratch.exercises import check_conv_params, check_pixel_patches, check_same_unet_sizes
 
 def same_unet_sizes(size, depth):
+    """size: the input's height (divisible by 2**depth), depth: the number of poolings.
+    Returns [size at level 1 (the top), ..., size at the bottleneck]: depth + 1 ints."""
     ### BEGIN SOLUTION
     return [size // 2 ** level for level in range(depth + 1)]
     ### END SOLUTION
 
-check_same_unet_sizes(same_unet_sizes)
+check_same_unet_sizes(same_unet_sizes);
 
 
 # %% [markdown]
-# **Exercise 2.** Write `conv_params(kernel_size, c_in, c_out)`: the parameters of a `Conv2D` with a bias
-# (a $k \times k \times C_{in} \times C_{out}$ kernel plus $C_{out}$ biases). Then check that it explains the model's total.
+# **Exercise 2.** Write `conv_params(kernel_size, c_in, c_out)`: the parameters of a `Conv2D` with a bias:
+# each of the $C_{out}$ filters is a $k \times k \times C_{in}$ kernel plus one bias. Worked example: the
+# article's first layer, $3\times3$ from 1 channel to 64, has $3 \cdot 3 \cdot 1 \cdot 64 + 64 = 640$.
 
 # %%
 def conv_params(kernel_size, c_in, c_out):
+    """Parameters of a Conv2D(c_out, kernel_size) with a bias, on an input of c_in channels."""
     ### BEGIN SOLUTION
     return kernel_size * kernel_size * c_in * c_out + c_out
     ### END SOLUTION
 
-check_conv_params(conv_params)
-
+check_conv_params(conv_params);
 
 # %% [markdown]
-# **Exercise 3.** The paper's network uses `valid` convolutions: each $3 \times 3$ convolution removes 2
-# pixels, each pool needs an even size and halves it, each up-convolution doubles. Write
-# `valid_output_size(size, depth)` returning the output size, or `None` when the tile is illegal
-# (572 -> 388 for depth 4).
+# With it, the model's total is a sum you can do by hand (a transposed convolution has the same count, and the
+# pools and dropouts have none):
 
 # %%
-def valid_output_size(size, depth):
+convs = [layer for layer in model.layers if type(layer).__name__ in ("Conv2D", "Conv2DTranspose")]
+by_hand = sum(conv_params(layer.kernel_size[0], layer.input_shape[-1], layer.filters) for layer in convs)
+print(len(convs), "convolution layers; the first:", convs[0].name, convs[0].kernel_size, "kernel,",
+      convs[0].input_shape[-1], "->", convs[0].filters, "channels:", conv_params(3, 1, 64), "parameters")
+print("conv_params summed over the model's layers == model.count_params():", by_hand == model.count_params())
+
+# %% [markdown]
+# **Exercise 3.** Write `pixel_patches(image, k)`: the $k \times k$ patch centred on every pixel of a 2-D image
+# $(H, W)$, as an array $(H \cdot W, k, k)$ with the pixels in row-major order ($k$ odd). Pad the image with
+# $k // 2$ zeros on every side first, so that border pixels get a patch too (as a `same` convolution does);
+# patch number $i W + j$ is then `padded[i:i + k, j:j + k]`. Worked example: on a $5\times6$ image with $k = 3$,
+# patch 0 is centred on pixel $(0, 0)$: its top row and left column are padding zeros.
+
+# %%
+def pixel_patches(image, k):
+    """image: (H, W), k: odd patch size. Returns patches: (H*W, k, k), patch i*W + j centred on image[i, j],
+    the image zero-padded by k // 2 on every side."""
     ### BEGIN SOLUTION
-    n = size
-    for _ in range(depth):
-        n -= 4
-        if n <= 0 or n % 2:
-            return None
-        n //= 2
-    n -= 4
-    if n <= 0:
-        return None
-    for _ in range(depth):
-        n = 2 * n - 4
-        if n <= 0:
-            return None
-    return n
+    h, w = image.shape
+    padded = np.pad(image, k // 2)
+    return np.array([padded[i:i + k, j:j + k] for i in range(h) for j in range(w)])
     ### END SOLUTION
 
-check_valid_output_size(valid_output_size)
+check_pixel_patches(pixel_patches);
+
+# %% [markdown]
+# A linear classifier of patches scores each pixel by a dot product of its patch with a weight kernel $v$.
+# Scoring all patches at once is one matrix product, and it gives exactly a `same` convolution of the image with
+# $v$ (the convolution of chapter 01, where `im2col` will build this very patch matrix). The patch matrix holds
+# $k^2$ copies of every pixel: that is the redundancy a convolution, and a fully convolutional network, avoid.
+
+# %%
+image_small = rng.standard_normal((12, 10))
+v = rng.standard_normal((5, 5))
+patches = pixel_patches(image_small, 5)
+scores = (patches.reshape(len(patches), -1) @ v.ravel()).reshape(image_small.shape)
+as_conv = us.ops.conv2d(image_small[None, :, :, None], v[:, :, None, None], padding="same")[0][0, :, :, 0]
+print("patches:", patches.shape, "| numbers stored per image pixel:", patches.size // image_small.size)
+print("classifying every patch == a 'same' convolution with the classifier's weights:", np.allclose(scores, as_conv))
+
+# %% [markdown]
+# **Exercises in this chapter:** 1. `same_unet_sizes` (the levels of a `same` U-Net; the check knows the bottleneck
+# left out, a halving too early, the list upside down), 2. `conv_params` (the check knows the bias forgotten, the
+# input channels ignored, $k$ not squared, one bias per input channel), 3. `pixel_patches` (the patch around every
+# pixel; the check knows a patch anchored at its pixel's corner, no padding, column-major order, transposed
+# patches).

@@ -4,4 +4,4 @@ Each check runs a student's function on several cases and says what is wrong (an
 case and the expected answer), or prints that it is right. See ``exercises.base``.
 """
 from .base import Mistake, check_arrays, check_cases, error_bound
-from .ch00 import check_conv_params, check_same_unet_sizes, check_valid_output_size
+from .ch00 import check_conv_params, check_pixel_patches, check_same_unet_sizes

@@ -1,22 +1,91 @@
-"""Chapter 00's exercises: U-Net sizes and parameter counts."""
+"""Chapter 00's exercises: the sizes of a 'same' U-Net, the parameters of a convolution, and the patch around
+every pixel that a sliding-window network classifies (what a fully convolutional network avoids).
+Each check names the classic mistakes of its exercise."""
 from __future__ import annotations
 
-from .base import check_cases as _check
+import numpy as np
+
+from .base import Mistake
+from .base import check_arrays as _check_arrays
+from .base import check_cases as _check_cases
+
+SIZES_MISTAKES = [
+    Mistake("leaving out the bottleneck (depth sizes instead of depth + 1)",
+            "a depth-d U-Net pools d times, so it has d + 1 levels: the top level, then one per pooling, "
+            "the last one the bottleneck",
+            lambda size, depth: [size // 2 ** level for level in range(depth)]),
+    Mistake("halving before the first level",
+            "the top level runs at the input's own size: level l is size // 2**l for l = 0 ... depth",
+            lambda size, depth: [size // 2 ** (level + 1) for level in range(depth + 1)]),
+    Mistake("the list from the bottom up",
+            "list the top level (the input's size) first and the bottleneck last",
+            lambda size, depth: [size // 2 ** level for level in range(depth, -1, -1)]),
+]
 
 
 def check_same_unet_sizes(fn):
     """fn(size, depth) -> list of the spatial sizes at each level of a 'same' U-Net, top to bottom."""
     cases = [((256, 4), [256, 128, 64, 32, 16]), ((64, 2), [64, 32, 16]), ((48, 3), [48, 24, 12, 6])]
-    return _check(fn, cases, "same_unet_sizes")
+    return _check_cases(fn, cases, "same_unet_sizes", mistakes=SIZES_MISTAKES)
+
+
+CONV_PARAMS_MISTAKES = [
+    Mistake("the kernel's weights without the bias",
+            "a Conv2D adds one bias per output channel: + c_out",
+            lambda k, c_in, c_out: k * k * c_in * c_out),
+    Mistake("a kernel that ignores the input channels (k*k*c_out + c_out)",
+            "each output channel has its own k x k x c_in kernel: it reads EVERY input channel",
+            lambda k, c_in, c_out: k * k * c_out + c_out),
+    Mistake("a kernel_size not squared (k*c_in*c_out + c_out)",
+            "the kernel is k x k: k*k*c_in*c_out weights",
+            lambda k, c_in, c_out: k * c_in * c_out + c_out),
+    Mistake("one bias per input channel",
+            "the bias is added to each OUTPUT channel: + c_out, not + c_in",
+            lambda k, c_in, c_out: k * k * c_in * c_out + c_in),
+]
 
 
 def check_conv_params(fn):
     """fn(kernel_size, c_in, c_out) -> parameters of a Conv2D with bias."""
     cases = [((3, 1, 64), 640), ((3, 64, 64), 36928), ((1, 64, 1), 65), ((2, 1024, 512), 2097664)]
-    return _check(fn, cases, "conv_params")
+    return _check_cases(fn, cases, "conv_params", mistakes=CONV_PARAMS_MISTAKES)
 
 
-def check_valid_output_size(fn):
-    """fn(size, depth) -> output size of the paper's valid U-Net, or None for an illegal tile."""
-    cases = [((572, 4), 388), ((188, 4), 4), ((570, 4), None), ((172, 4), None), ((44, 2), 4)]
-    return _check(fn, cases, "valid_output_size")
+# ------------------------------------------------------------------ the patch around every pixel
+def _patches(image, k, pad=None, order="C"):
+    """The reference: zero-pad by k // 2 (or pad = (before, after) per axis), one k x k patch per pixel."""
+    h, w = image.shape
+    before, after = pad if pad is not None else (k // 2, k // 2)
+    padded = np.pad(image, (before, after))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k))       # (H', W', k, k)
+    if order == "F":
+        windows = windows.transpose(1, 0, 2, 3)
+    return windows.reshape(-1, k, k).copy()
+
+
+PATCH_MISTAKES = [
+    Mistake("each patch starting at its pixel (the pixel at the patch's top-left corner, not its centre)",
+            "centre the patch on the pixel: patch (i, j) = padded[i:i + k, j:j + k] where padded has k // 2 zeros "
+            "on EVERY side, so that padded[i + k//2, j + k//2] is image[i, j]",
+            lambda image, k: _patches(image, k, pad=(0, k - 1))),
+    Mistake("no padding (patches only where they fit inside the image)",
+            "every pixel needs a label, border pixels too: pad the image with k // 2 zeros on every side first",
+            lambda image, k: _patches(image, k, pad=(0, 0))),
+    Mistake("the pixels in column-major order (j before i)",
+            "patch number r = i * W + j: loop over rows i, then columns j (the order of image.reshape(-1))",
+            lambda image, k: _patches(image, k, order="F")),
+    Mistake("each patch transposed (its rows and columns swapped)",
+            "patch[a, q] = padded[i + a, j + q]: the first index runs down the rows",
+            lambda image, k: _patches(image, k).transpose(0, 2, 1)),
+]
+
+
+def check_pixel_patches(fn):
+    """fn(image, k) -> patches: (H*W, k, k), the k x k patch centred on every pixel of image (H, W), row-major,
+    the image zero-padded by k // 2 on every side (k odd)."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for shape, k in [((5, 6), 3), ((4, 4), 5), ((3, 7), 3), ((4, 5), 1)]:
+        image = rng.standard_normal(shape)
+        cases.append(((image, k), _patches(image, k), f"image {shape}, k={k}"))
+    return _check_arrays(fn, cases, "pixel_patches", rtol=0, atol=0, mistakes=PATCH_MISTAKES)
