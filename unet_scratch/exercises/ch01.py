@@ -1,39 +1,388 @@
-"""Chapter 01's exercises: the output size of a convolution, a convolution by loops, receptive fields."""
+"""Chapter 01's exercises: a convolution by loops, im2col, the convolution as im2col + one matrix product,
+its backward pass by loops, col2im, the backward pass with im2col/col2im, and the receptive field.
+
+Every check compares with the package's reference (``ops.conv2d``, ``ops.conv2d_backward``, ``ops.im2col``,
+``ops.col2im``; the chapter compares those with Keras and TensorFlow) and names the classic mistakes of its
+exercise when a wrong answer matches one of them.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops.conv import conv2d, conv_output_size
+from ..ops.conv import col2im, conv2d, conv2d_backward, conv_output_size, im2col, padding_amounts
+from .base import Mistake
 from .base import check_arrays as _check_arrays
 from .base import check_cases as _check_cases
 
-
-def check_conv_output_size(fn):
-    """fn(n, k, s, padding) -> output length along one axis of a Keras Conv2D ('same' or 'valid')."""
-    args = [(5, 3, 1, "valid"), (5, 3, 1, "same"), (7, 3, 2, "valid"), (7, 3, 2, "same"), (8, 2, 2, "valid"),
-            (256, 3, 1, "same"), (572, 3, 1, "valid"), (10, 4, 3, "valid"), (10, 4, 3, "same"), (3, 3, 1, "valid")]
-    return _check_cases(fn, [(a, conv_output_size(*a)) for a in args], "conv_output_size")
+# float64 inputs: loops and GEMM agree with the reference to ~1e-15, so a tight tolerance still passes
+RTOL, ATOL = 1e-7, 1e-9
 
 
-def check_conv2d_loop(fn):
-    """fn(x, w, b, stride) -> y: a 'valid' Keras convolution (cross-correlation, no kernel flip) of
-    x: (N, H, W, C) with w: (KH, KW, C, F), b: (F,), the same stride along both axes. y: (N, OH, OW, F)."""
-    rng = np.random.default_rng(1)
+# ------------------------------------------------------------------ helpers that compute wrong answers
+def _pads(x, w, s, padding):
+    """TensorFlow's ((top, bottom), (left, right)) for x: (N, H, W, C), w: (KH, KW, C, F)."""
+    return (padding_amounts(x.shape[1], w.shape[0], s, padding), padding_amounts(x.shape[2], w.shape[1], s, padding))
+
+
+def _conv_padded(x, w, b, s, pads):
+    """A 'valid' convolution of x zero-padded by pads = ((top, bottom), (left, right))."""
+    x_pad = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    return conv2d(x_pad, w, b, s, "valid")[0]
+
+
+def _extra_pixel_before(x, w, b, s, padding):
+    (t, bo), (le, r) = _pads(x, w, s, padding)
+    return _conv_padded(x, w, b, s, ((bo, t), (r, le)))
+
+
+def _half_kernel_each_side(x, w, b, s, padding):
+    if padding != "same":
+        raise ValueError("only 'same' padding is padded")
+    kh, kw = w.shape[:2]
+    return _conv_padded(x, w, b, s, ((kh // 2, kh // 2), (kw // 2, kw // 2)))
+
+
+def _gemm_with(x, w_matrix, b, s, padding, kh, kw):
+    """im2col of the padded x times a (KH*KW*C, F) matrix, plus b: a convolution with a re-flattened kernel."""
+    pads = (padding_amounts(x.shape[1], kh, s, padding), padding_amounts(x.shape[2], kw, s, padding))
+    x_pad = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    oh, ow = conv_output_size(x.shape[1], kh, s, padding), conv_output_size(x.shape[2], kw, s, padding)
+    y = im2col(x_pad, kh, kw, s, s) @ w_matrix + (0 if b is None else b)
+    return y.reshape(x.shape[0], oh, ow, w_matrix.shape[1])
+
+
+FORWARD_MISTAKES = [
+    Mistake("a true convolution (the kernel flipped)",
+            "Keras's Conv2D does not flip the kernel: it computes a cross-correlation, "
+            "y[n, i, j, f] = b[f] + sum x_pad[n, i*s + a, j*s + q, c] * w[a, q, c, f] with w as it is",
+            lambda x, w, b, s, p: conv2d(x, w[::-1, ::-1], b, s, p)[0]),
+    Mistake("forgetting the bias",
+            "add b[f] to every output pixel of filter f",
+            lambda x, w, b, s, p: conv2d(x, w, None, s, p)[0]),
+    Mistake("an output one row and one column short ((n - k) // s instead of (n - k) // s + 1)",
+            "a kernel fits at positions 0, s, 2s, ..., so there are (n - k) // s + 1 of them ('valid')",
+            lambda x, w, b, s, p: conv2d(x, w, b, s, p)[0][:, :-1, :-1]),
+    Mistake("'same' padding with the extra pixel BEFORE (top/left) when the total padding is odd",
+            "TensorFlow pads total // 2 before and the rest AFTER: an even kernel pads (0, 1), not (1, 0)",
+            _extra_pixel_before),
+    Mistake("'same' padding of k // 2 on every side (PyTorch's padding=k//2)",
+            "for an even kernel that makes the output one pixel larger; TensorFlow's 'same' pads "
+            "total = max((ceil(n/s) - 1)*s + k - n, 0) pixels, total // 2 before and the rest after",
+            _half_kernel_each_side),
+]
+
+
+def _conv_cases(rng):
     cases = []
-    for x_shape, w_shape, s in [((1, 5, 5, 1), (3, 3, 1, 1), 1), ((2, 6, 7, 3), (3, 3, 3, 4), 1),
-                                ((1, 7, 7, 2), (3, 2, 2, 3), 2), ((1, 4, 4, 1), (2, 2, 1, 2), 2)]:
+    for x_shape, w_shape, s, padding in [((1, 5, 5, 1), (3, 3, 1, 1), 1, "valid"),
+                                         ((2, 6, 7, 3), (3, 3, 3, 4), 1, "valid"),
+                                         ((1, 7, 7, 2), (3, 2, 2, 3), 2, "valid"),
+                                         ((1, 6, 6, 2), (2, 2, 2, 3), 1, "same"),
+                                         ((1, 8, 7, 2), (3, 3, 2, 2), 2, "same"),
+                                         ((2, 5, 6, 1), (4, 4, 1, 2), 1, "same")]:
         x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[3])
-        label = f"x {x_shape}, w {w_shape}, stride {s}"
-        cases.append(((x, w, b, s), conv2d(x, w, b, strides=s, padding="valid")[0], label))
-    return _check_arrays(fn, cases, "conv2d_loop", rtol=1e-7, atol=1e-9)
+        label = f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"
+        cases.append(((x, w, b, s, padding), conv2d(x, w, b, s, padding)[0], label))
+    return cases
 
 
-def _receptive_field(layers):
-    r, jump = 1, 1
+# ------------------------------------------------------------------ 1. conv2d with loops
+def check_conv2d_loop(fn):
+    """fn(x, w, b, stride, padding) -> y: a Keras Conv2D (cross-correlation, no kernel flip) written with loops.
+
+    x: (N, H, W, C), w: (KH, KW, C, F), b: (F,), the same stride along both axes, padding 'valid' or 'same'
+    (TensorFlow's rule: the extra pixel after). y: (N, OH, OW, F).
+    """
+    return _check_arrays(fn, _conv_cases(np.random.default_rng(1)), "conv2d_loop", rtol=RTOL, atol=ATOL,
+                         mistakes=FORWARD_MISTAKES)
+
+
+# ------------------------------------------------------------------ 2. im2col
+def _im2col_reordered(x_pad, kh, kw, s, order):
+    """The reference cols with each row's (a, q, c) entries in another order ('cab': channel-major)."""
+    cols = im2col(x_pad, kh, kw, s, s)
+    rows = cols.reshape(cols.shape[0], kh, kw, x_pad.shape[3])
+    axes = {"cab": (0, 3, 1, 2), "bac": (0, 2, 1, 3)}[order]
+    return rows.transpose(axes).reshape(cols.shape)
+
+
+def _im2col_windows_column_major(x_pad, kh, kw, s):
+    n = x_pad.shape[0]
+    oh, ow = (x_pad.shape[1] - kh) // s + 1, (x_pad.shape[2] - kw) // s + 1
+    cols = im2col(x_pad, kh, kw, s, s)
+    return cols.reshape(n, oh, ow, -1).transpose(0, 2, 1, 3).reshape(cols.shape)
+
+
+IM2COL_MISTAKES = [
+    Mistake("each row in channel-major order (c, a, q), PyTorch's kernel layout",
+            "order each window's entries (a, q, c), row-major like the HWIO kernel, so that row . "
+            "w.reshape(KH*KW*C, F) is the convolution: window.reshape(-1) of an (KH, KW, C) window does it",
+            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "cab")),
+    Mistake("each row in (q, a, c) order (the window's columns before its rows)",
+            "take the window x_pad[n, i*s:i*s+KH, j*s:j*s+KW, :] as it is and flatten it row-major",
+            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "bac")),
+    Mistake("the windows in column-major order (j before i)",
+            "row number r = (n*OH + i)*OW + j: loop over n, then i, then j (the order of y.reshape(N, OH, OW, F))",
+            _im2col_windows_column_major),
+    Mistake("the stride ignored (a window at every pixel)",
+            "window (i, j) starts at (i*s, j*s), and there are OH = (Hp - KH) // s + 1 of them per column",
+            lambda x_pad, kh, kw, s: im2col(x_pad, kh, kw, 1, 1)),
+]
+
+
+def check_im2col(fn):
+    """fn(x_pad, kh, kw, s) -> cols: every KH x KW window of x_pad as one row, (N*OH*OW, KH*KW*C).
+
+    x_pad: (N, Hp, Wp, C), already padded; windows start at (i*s, j*s); OH = (Hp - KH) // s + 1. Rows in the
+    order (n, i, j), each row ordered (a, q, c) like w.reshape(KH*KW*C, F).
+    """
+    rng = np.random.default_rng(2)
+    cases = []
+    for x_shape, kh, kw, s in [((2, 5, 6, 3), 3, 2, 1), ((1, 7, 6, 2), 3, 3, 2), ((1, 4, 4, 1), 3, 3, 1),
+                               ((2, 6, 6, 2), 2, 2, 2)]:
+        x_pad = rng.standard_normal(x_shape)
+        cases.append(((x_pad, kh, kw, s), im2col(x_pad, kh, kw, s, s),
+                      f"x_pad {x_shape}, {kh}x{kw} windows, stride {s}"))
+    return _check_arrays(fn, cases, "im2col", rtol=0, atol=0, mistakes=IM2COL_MISTAKES)
+
+
+# ------------------------------------------------------------------ 3. conv2d as im2col + one GEMM
+def _kernel_rows_reshaped_f_first(x, w, b, s, p):
+    kh, kw, c, f = w.shape
+    return _gemm_with(x, w.reshape(f, kh * kw * c).T, b, s, p, kh, kw)
+
+
+def _kernel_channel_major(x, w, b, s, p):
+    kh, kw, c, f = w.shape
+    return _gemm_with(x, w.transpose(2, 0, 1, 3).reshape(c * kh * kw, f), b, s, p, kh, kw)
+
+
+GEMM_MISTAKES = [
+    Mistake("the kernel matrix made with w.reshape(F, KH*KW*C).T",
+            "w is stored (KH, KW, C, F) with F last: w.reshape(KH*KW*C, F) keeps each column one filter; "
+            "reshaping to (F, -1) mixes filters and taps",
+            _kernel_rows_reshaped_f_first),
+    Mistake("the kernel flattened channel-major (w.transpose(2, 0, 1, 3)) while the cols rows are (a, q, c)",
+            "flatten the kernel in the same order as the rows of cols: w.reshape(KH*KW*C, F)",
+            _kernel_channel_major),
+    FORWARD_MISTAKES[1],                                  # the bias forgotten
+    FORWARD_MISTAKES[0],                                  # the kernel flipped
+    *FORWARD_MISTAKES[3:],                                # the 'same' padding split
+]
+
+
+def check_conv2d_gemm(fn):
+    """fn(x, w, b, stride, padding) -> y: the same Conv2D as im2col + ONE matrix product (+ b).
+
+    x: (N, H, W, C), w: (KH, KW, C, F), b: (F,), padding 'valid' or 'same'. y: (N, OH, OW, F).
+    """
+    return _check_arrays(fn, _conv_cases(np.random.default_rng(3)), "conv2d_gemm", rtol=RTOL, atol=ATOL,
+                         mistakes=GEMM_MISTAKES)
+
+
+# ------------------------------------------------------------------ 4. the backward pass with loops
+def _reference_backward(dy, x, w, s, padding):
+    _, cache = conv2d(x, w, np.zeros(w.shape[3]), s, padding)
+    return conv2d_backward(dy, cache)
+
+
+def _dx_pad(dy, x, w, s, padding, scatter=None):
+    """dL/dx_pad (the padding not cropped off) computed with scatter(cols, x_pad_shape, kh, kw, s), a col2im."""
+    kh, kw, c, f = w.shape
+    pads = _pads(x, w, s, padding)
+    x_pad_shape = (x.shape[0], x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), c)
+    dcols = dy.reshape(-1, f) @ w.reshape(-1, f).T
+    if scatter is None:
+        return col2im(dcols, x_pad_shape, kh, kw, s, s)
+    return scatter(dcols, x_pad_shape, kh, kw, s)
+
+
+def _crop(x_pad, x, w, s, padding):
+    (t, _), (le, _) = _pads(x, w, s, padding)
+    return x_pad[:, t:t + x.shape[1], le:le + x.shape[2], :]
+
+
+def _with(dy, x, w, s, padding, dx=None, dw=None, db=None):
+    """The reference (dx, dw, db) with some of them replaced by wrong ones."""
+    rdx, rdw, rdb = _reference_backward(dy, x, w, s, padding)
+    return (rdx if dx is None else dx, rdw if dw is None else dw, rdb if db is None else db)
+
+
+BACKWARD_MISTAKES = [
+    Mistake("dx computed with the kernel flipped",
+            "each output pixel sends dy[n, i, j, f] * w[:, :, :, f] back to the window it read, with w as it "
+            "is (the flip appears only when dx is written as a full correlation of dy)",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_reference_backward(dy, x, w[::-1, ::-1], s, p)[0])),
+    Mistake("dx with the padding left on (dx_pad returned instead of dx)",
+            "accumulate into a padded array, then crop the padding off: dx = dx_pad[:, top:top + H, left:left + W]",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_dx_pad(dy, x, w, s, p))),
+    Mistake("db not summed over the batch (one row per image, shape (N, F))",
+            "the bias is shared by every image and pixel: db = dy.sum(axis=(0, 1, 2))",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=(1, 2)))),
+    Mistake("db summed over the batch only (shape (OH, OW, F))",
+            "sum over N, OH and OW: db = dy.sum(axis=(0, 1, 2))",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=0))),
+    Mistake("dw from the last image only (dw = ... instead of dw += ... in the loop over the batch)",
+            "the kernel is shared by every image: accumulate dw over n as well",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dw=_reference_backward(dy[-1:], x[-1:], w, s, p)[1])),
+]
+
+
+def _backward_cases(rng):
+    cases = []
+    for x_shape, w_shape, s, padding in [((1, 5, 5, 1), (3, 3, 1, 1), 1, "valid"),
+                                         ((2, 6, 5, 3), (3, 3, 3, 2), 1, "same"),
+                                         ((2, 7, 7, 2), (3, 3, 2, 3), 2, "same"),
+                                         ((1, 6, 6, 2), (2, 2, 2, 2), 1, "same"),
+                                         ((2, 7, 8, 2), (3, 2, 2, 3), 2, "valid")]:
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        y_shape = conv2d(x, w, None, s, padding)[0].shape
+        dy = rng.standard_normal(y_shape)
+        label = f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"
+        cases.append(((dy, x, w, s, padding), _reference_backward(dy, x, w, s, padding), label))
+    return cases
+
+
+def check_conv2d_backward_loop(fn):
+    """fn(dy, x, w, stride, padding) -> (dx, dw, db): the gradients of conv2d (no bias argument needed: db
+    does not depend on b), written with loops.
+
+    dy: (N, OH, OW, F), x: (N, H, W, C), w: (KH, KW, C, F). dx: (N, H, W, C), dw: (KH, KW, C, F), db: (F,).
+    """
+    return _check_arrays(fn, _backward_cases(np.random.default_rng(4)), "conv2d_backward_loop",
+                         rtol=RTOL, atol=ATOL, mistakes=BACKWARD_MISTAKES)
+
+
+# ------------------------------------------------------------------ 5. col2im
+def _col2im_overwrite_windows(cols, x_pad_shape, kh, kw, s):
+    """col2im with `=` in a loop over the windows (row-major): each pixel keeps its last window's value."""
+    n, hp, wp, c = x_pad_shape
+    oh, ow = (hp - kh) // s + 1, (wp - kw) // s + 1
+    rows = cols.reshape(n, oh, ow, kh, kw, c)
+    x_pad = np.zeros(x_pad_shape, cols.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            x_pad[:, i * s:i * s + kh, j * s:j * s + kw, :] = rows[:, i, j]
+    return x_pad
+
+
+def _col2im_overwrite_offsets(cols, x_pad_shape, kh, kw, s):
+    """col2im with `=` in a loop over the kernel offsets (a, q), the vectorised way."""
+    n, hp, wp, c = x_pad_shape
+    oh, ow = (hp - kh) // s + 1, (wp - kw) // s + 1
+    rows = cols.reshape(n, oh, ow, kh, kw, c)
+    x_pad = np.zeros(x_pad_shape, cols.dtype)
+    for a in range(kh):
+        for q in range(kw):
+            x_pad[:, a:a + s * oh:s, q:q + s * ow:s, :] = rows[:, :, :, a, q]
+    return x_pad
+
+
+def _col2im_channel_major(cols, x_pad_shape, kh, kw, s):
+    c = x_pad_shape[3]
+    as_aqc = cols.reshape(cols.shape[0], c, kh, kw).transpose(0, 2, 3, 1).reshape(cols.shape)
+    return col2im(as_aqc, x_pad_shape, kh, kw, s, s)
+
+
+def _col2im_stride_ignored(cols, x_pad_shape, kh, kw, s):
+    n, hp, wp, c = x_pad_shape
+    oh, ow = (hp - kh) // s + 1, (wp - kw) // s + 1
+    rows = cols.reshape(n, oh, ow, kh, kw, c)
+    x_pad = np.zeros(x_pad_shape, cols.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            x_pad[:, i:i + kh, j:j + kw, :] += rows[:, i, j]
+    return x_pad
+
+
+OVERWRITE_FIX = ("pixels shared by overlapping windows must receive the SUM of their entries: "
+                 "x_pad[...] += ..., never x_pad[...] = ...")
+COL2IM_MISTAKES = [
+    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_windows),
+    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_offsets),
+    Mistake("reading each row in channel-major order (c, a, q)",
+            "im2col ordered each row (a, q, c): reshape a row to (KH, KW, C), not (C, KH, KW)",
+            _col2im_channel_major),
+    Mistake("the stride ignored (window (i, j) put back at (i, j))",
+            "window (i, j) came from x_pad[:, i*s:i*s + KH, j*s:j*s + KW, :]: add it back there",
+            _col2im_stride_ignored),
+]
+
+
+def check_col2im(fn):
+    """fn(cols, x_pad_shape, kh, kw, s) -> x_pad: the adjoint of im2col, every row added back to its window.
+
+    cols: (N*OH*OW, KH*KW*C) (rows (n, i, j), each row (a, q, c)), x_pad_shape: (N, Hp, Wp, C).
+    Pixels shared by several windows receive the sum; pixels no window reads stay 0.
+    """
+    rng = np.random.default_rng(5)
+    cases = []
+    for shape, kh, kw, s in [((1, 4, 4, 1), 3, 3, 1), ((2, 5, 6, 3), 3, 2, 1), ((1, 7, 7, 2), 3, 3, 2),
+                             ((1, 8, 7, 2), 3, 2, 2), ((1, 6, 6, 2), 2, 2, 2)]:
+        oh, ow = (shape[1] - kh) // s + 1, (shape[2] - kw) // s + 1
+        cols = rng.standard_normal((shape[0] * oh * ow, kh * kw * shape[3]))
+        cases.append(((cols, shape, kh, kw, s), col2im(cols, shape, kh, kw, s, s),
+                      f"x_pad {shape}, {kh}x{kw} windows, stride {s}"))
+    return _check_arrays(fn, cases, "col2im", rtol=RTOL, atol=ATOL, mistakes=COL2IM_MISTAKES)
+
+
+# ------------------------------------------------------------------ 6. the backward pass with im2col/col2im
+def _dw_from_dyT_cols(dy, x, w, s, p):
+    kh, kw, c, f = w.shape
+    pads = _pads(x, w, s, p)
+    cols = im2col(np.pad(x, ((0, 0), pads[0], pads[1], (0, 0))), kh, kw, s, s)
+    return _with(dy, x, w, s, p, dw=(dy.reshape(-1, f).T @ cols).reshape(kh, kw, c, f))
+
+
+def _dx_overwriting(scatter):
+    def answer(dy, x, w, s, p):
+        return _with(dy, x, w, s, p, dx=_crop(_dx_pad(dy, x, w, s, p, scatter), x, w, s, p))
+    return answer
+
+
+GEMM_BACKWARD_MISTAKES = [
+    Mistake("dw computed as dY^T cols, an (F, KH*KW*C) matrix, reshaped to (KH, KW, C, F) without transposing",
+            "dW = cols^T @ dY is (KH*KW*C, F), already in the kernel's order: dW.reshape(KH, KW, C, F)",
+            _dw_from_dyT_cols),
+    Mistake("dx from a col2im that overwrites overlaps instead of adding them",
+            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_windows)),
+    Mistake("dx from a col2im that overwrites overlaps instead of adding them",
+            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_offsets)),
+    *BACKWARD_MISTAKES[1:4],                 # dx not cropped, db not summed over N, H, W
+]
+
+
+def check_conv2d_backward_gemm(fn):
+    """fn(dy, x, w, stride, padding) -> (dx, dw, db) with matrix products: dW = cols^T dY,
+    dcols = dY W^T, dx = crop(col2im(dcols)), db = sum of dy over N, OH, OW. Shapes as in
+    :func:`check_conv2d_backward_loop`."""
+    return _check_arrays(fn, _backward_cases(np.random.default_rng(6)), "conv2d_backward_gemm",
+                         rtol=RTOL, atol=ATOL, mistakes=GEMM_BACKWARD_MISTAKES)
+
+
+# ------------------------------------------------------------------ 7. the receptive field
+def _receptive_field(layers, r=1, stride_first=False):
+    jump = 1
     for k, s in layers:
+        if stride_first:
+            jump *= s
         r += (k - 1) * jump
-        jump *= s
+        if not stride_first:
+            jump *= s
     return r
+
+
+RECEPTIVE_FIELD_MISTAKES = [
+    Mistake("starting from r = 0 instead of 1 (one output pixel already sees one input pixel)",
+            "start with r = 1, jump = 1", lambda layers: _receptive_field(layers, r=0)),
+    Mistake("the strides ignored (1 + sum of (k - 1))",
+            "after a stride-s layer, neighbouring pixels are s times further apart in the input: "
+            "multiply the jump by s, and grow r by (k - 1) * jump", lambda layers: _receptive_field(
+                [(k, 1) for k, _ in layers])),
+    Mistake("a layer's stride applied to its own kernel (jump multiplied before r grows)",
+            "a layer's stride spaces the pixels of the NEXT layers: r += (k - 1) * jump, then jump *= s",
+            lambda layers: _receptive_field(layers, stride_first=True)),
+]
 
 
 def check_receptive_field(fn):
@@ -42,4 +391,5 @@ def check_receptive_field(fn):
     unet4 = [(3, 1), (3, 1), (2, 2)] * 4 + [(3, 1), (3, 1)]
     stacks = [[(3, 1)], [(3, 1), (3, 1)], [(3, 1), (3, 1), (2, 2)], [(2, 2), (3, 1)], [(5, 2), (3, 2), (3, 1)],
               unet4, []]
-    return _check_cases(fn, [((layers,), _receptive_field(layers)) for layers in stacks], "receptive_field")
+    return _check_cases(fn, [((layers,), _receptive_field(layers)) for layers in stacks], "receptive_field",
+                        mistakes=RECEPTIVE_FIELD_MISTAKES)
