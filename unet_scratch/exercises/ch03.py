@@ -1,42 +1,180 @@
-"""Chapter 03's exercises: transposed-convolution output sizes, the scatter-add, and kernel overlap counts."""
+"""Chapter 03's exercises: the transposed convolution forward as a scatter-add (with Keras's crop and the
+bias), its backward pass (dx, dw, db), and the kernel overlap counts behind the checkerboard.
+
+Every check compares with the package's reference (``ops.conv2d_transpose``, ``ops.conv2d_transpose_backward``;
+the chapter compares those with Keras's Conv2DTranspose and TensorFlow's GradientTape) and names the classic
+mistakes of its exercise when a wrong answer matches one of them.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops.conv_transpose import conv2d_transpose, conv_transpose_output_size
+from ..ops.conv import conv2d
+from ..ops.conv_transpose import conv2d_transpose, conv2d_transpose_backward, conv_transpose_output_size
+from .base import Mistake
 from .base import check_arrays as _check_arrays
-from .base import check_cases as _check_cases
+
+RTOL, ATOL = 1e-7, 1e-9
 
 
-def check_conv_transpose_output_size(fn):
-    """fn(i, k, s, padding) -> output length along one axis of a Keras 3 Conv2DTranspose
-    (output_padding=None), padding 'same' or 'valid'."""
-    args = [(4, 2, 2, "valid"), (4, 2, 2, "same"), (4, 3, 2, "valid"), (4, 3, 2, "same"), (5, 4, 2, "valid"),
-            (16, 2, 2, "valid"), (3, 3, 1, "valid"), (3, 3, 1, "same"), (4, 1, 3, "valid"), (6, 5, 3, "valid")]
-    return _check_cases(fn, [(a, conv_transpose_output_size(*a)) for a in args], "conv_transpose_output_size")
+# ------------------------------------------------------------------ 1. forward: scatter-add, crop, bias
+def _full_canvas(x, w, s, step=None):
+    """Every input pixel stamps the kernel at (i*step, j*step) (step = s normally) onto a canvas of the size a
+    stride-s transposed conv needs: max((H - 1)*s + KH, OH) rows, likewise for the columns."""
+    step = s if step is None else step
+    n, h, wd, _ = x.shape
+    kh, kw, f, _ = w.shape
+    full = np.zeros((n, max((h - 1) * s + kh, h * s), max((wd - 1) * s + kw, wd * s), f))
+    for i in range(h):
+        for j in range(wd):
+            full[:, i * step:i * step + kh, j * step:j * step + kw, :] += np.einsum("nc,aqfc->naqf", x[:, i, j], w)
+    return full
 
 
-def check_scatter_add(fn):
-    """fn(x, w, s) -> full: every input pixel x[n, i, j, :] stamps the kernel onto the canvas at (i*s, j*s):
-    full[n, i*s + a, j*s + q, f] += sum_c x[n, i, j, c] * w[a, q, f, c].
-    x: (N, H, W, C_in), w: (KH, KW, F, C_in) (Keras's Conv2DTranspose layout), full:
-    (N, (H - 1)*s + KH, (W - 1)*s + KW, F)."""
+def _crop_start(k, s, padding):
+    """TensorFlow's SAME split of the k - s surplus rows: the smaller half at the start (0 for 'valid')."""
+    return max(k - s, 0) // 2 if padding == "same" else 0
+
+
+def _cropped(full, x, w, b, s, padding, starts):
+    oh = conv_transpose_output_size(x.shape[1], w.shape[0], s, padding)
+    ow = conv_transpose_output_size(x.shape[2], w.shape[1], s, padding)
+    (t, le) = starts
+    return full[:, t:t + oh, le:le + ow, :] + (0 if b is None else b)
+
+
+def _stride_ignored(x, w, b, s, p):
+    full = _full_canvas(x, w, s, step=1)
+    return _cropped(full, x, w, b, s, p, (_crop_start(w.shape[0], s, p), _crop_start(w.shape[1], s, p)))
+
+
+def _crop_other_side(x, w, b, s, p):
+    if p != "same":
+        raise ValueError("'valid' is not cropped")
+    starts = tuple(max(k - s, 0) - _crop_start(k, s, p) for k in w.shape[:2])
+    return _cropped(_full_canvas(x, w, s), x, w, b, s, p, starts)
+
+
+FORWARD_MISTAKES = [
+    Mistake("a flipped kernel (the stamp rotated by 180 degrees)",
+            "a transposed convolution stamps the kernel as it is: full[n, i*s + a, j*s + q, f] += "
+            "x[n, i, j, c] * w[a, q, f, c]; Keras's Conv2DTranspose flips nothing",
+            lambda x, w, b, s, p: conv2d_transpose(x, w[::-1, ::-1], b, s, p)[0]),
+    Mistake("Keras's (KH, KW, F_out, C_in) kernel read as (KH, KW, C_in, F_out)",
+            "Conv2DTranspose stores OUTPUT channels before input channels: w[a, q, f, c] multiplies x[..., c] "
+            "into output channel f",
+            lambda x, w, b, s, p: conv2d_transpose(x, w.transpose(0, 1, 3, 2), b, s, p)[0]),
+    Mistake("the stride ignored (stamps at (i, j) instead of (i*s, j*s))",
+            "input pixel (i, j) stamps the kernel at (i*s, j*s): a stride-s transposed conv spreads its stamps "
+            "s pixels apart",
+            _stride_ignored),
+    Mistake("the stride ignored (stamps at (i, j) instead of (i*s, j*s))",
+            "input pixel (i, j) stamps the kernel at (i*s, j*s): a stride-s transposed conv spreads its stamps "
+            "s pixels apart",
+            lambda x, w, b, s, p: conv2d_transpose(x, w, b, 1, p)[0]),
+    Mistake("the 'same' crop taken from the wrong side",
+            "'same' keeps H*s rows of the full canvas: of the k - s surplus rows, (k - s) // 2 are cut at the "
+            "START and the rest at the END (TensorFlow's SAME split, the extra one after)",
+            _crop_other_side),
+    Mistake("forgetting the bias", "add b[f] to every output pixel of channel f, after the crop",
+            lambda x, w, b, s, p: conv2d_transpose(x, w, None, s, p)[0]),
+]
+
+
+def check_conv_transpose_scatter(fn):
+    """fn(x, w, b, s, padding) -> y: Keras's Conv2DTranspose written as a scatter-add, then a crop, then + b.
+
+    x: (N, H, W, C_in), w: (KH, KW, F, C_in) (Keras's layout), b: (F,), the same stride s on both axes,
+    padding 'valid' or 'same'. Every input pixel stamps the kernel at (i*s, j*s) of a canvas
+    full: (N, max((H-1)*s + KH, H*s), max((W-1)*s + KW, W*s), F); y keeps OH = H*s ('same') or
+    H*s + max(KH - s, 0) ('valid') rows of it, from row max(KH - s, 0) // 2 ('same') or 0 ('valid').
+    """
     rng = np.random.default_rng(5)
     cases = []
-    for x_shape, w_shape, s in [((1, 3, 3, 1), (2, 2, 1, 1), 2), ((1, 3, 3, 1), (3, 3, 1, 1), 2),
-                                ((2, 4, 3, 3), (3, 3, 2, 3), 1), ((1, 3, 4, 2), (4, 4, 3, 2), 2),
-                                ((1, 2, 3, 2), (3, 3, 2, 2), 3), ((1, 3, 2, 1), (2, 3, 1, 1), 2)]:
+    for x_shape, w_shape, s, padding in [((1, 3, 4, 2), (3, 3, 2, 2), 2, "same"), ((2, 4, 3, 3), (3, 3, 2, 3), 1, "valid"),
+                                         ((1, 3, 3, 2), (2, 2, 3, 2), 2, "valid"), ((1, 3, 4, 2), (4, 4, 3, 2), 2, "same"),
+                                         ((1, 3, 3, 1), (5, 5, 1, 1), 2, "same"), ((1, 2, 3, 2), (2, 2, 2, 2), 3, "valid"),
+                                         ((1, 4, 4, 2), (2, 2, 2, 2), 1, "same")]:
+        x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[2])
+        cases.append(((x, w, b, s, padding), conv2d_transpose(x, w, b, s, padding)[0],
+                      f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"))
+    return _check_arrays(fn, cases, "conv_transpose_scatter", rtol=RTOL, atol=ATOL, mistakes=FORWARD_MISTAKES)
+
+
+# ------------------------------------------------------------------ 2. backward: dx, dw, db
+def _reference_backward(dy, x, w, s, padding):
+    _, cache = conv2d_transpose(x, w, np.zeros(w.shape[2]), s, padding)
+    return conv2d_transpose_backward(dy, cache)
+
+
+def _with(dy, x, w, s, p, dx=None, dw=None, db=None):
+    rdx, rdw, rdb = _reference_backward(dy, x, w, s, p)
+    return (rdx if dx is None else dx, rdw if dw is None else dw, rdb if db is None else db)
+
+
+# At stride 1 with an odd kernel the first two give the same dx (a transposed conv of dy IS a correlation with
+# the flipped kernel there), so check_conv_transpose_backward starts with a stride-2 case, where they differ.
+BACKWARD_MISTAKES = [
+    Mistake("dx computed as a transposed convolution of dy instead of a convolution",
+            "y = C^T x, so dx = C dy: the ORDINARY convolution conv2d(dy, w) with the same kernel, stride and "
+            "padding (each input pixel gathers dy over the window it stamped), which shrinks dy back to x's size",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p,
+                                         dx=conv2d_transpose(dy, w.transpose(0, 1, 3, 2), None, s, p)[0])),
+    Mistake("dx computed with the kernel flipped",
+            "input pixel (i, j) gathers dy[n, i*s + a, j*s + q, f] * w[a, q, f, c] (after undoing the crop) "
+            "with w as it is: the forward pass did not flip it, so neither does its gradient",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=conv2d(dy, w[::-1, ::-1], None, s, p)[0])),
+    Mistake("dw with its input and output channels swapped (KH, KW, C_in, F)",
+            "dw has the kernel's own layout (KH, KW, F, C_in): dw[a, q, f, c] = sum dy[n, i*s + a, j*s + q, f] "
+            "* x[n, i, j, c]",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p,
+                                         dw=_reference_backward(dy, x, w, s, p)[1].transpose(0, 1, 3, 2))),
+    Mistake("db forgotten (left at zero)", "db[f] = sum of dy[..., f] over N, OH and OW",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=np.zeros(w.shape[2]))),
+    Mistake("db not summed over the batch (one row per image, shape (N, F))",
+            "the bias is shared by every image and pixel: db = dy.sum(axis=(0, 1, 2))",
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=(1, 2)))),
+]
+
+
+def check_conv_transpose_backward(fn):
+    """fn(dy, x, w, s, padding) -> (dx, dw, db): the gradients of conv_transpose_scatter's output.
+
+    dy: (N, OH, OW, F), x: (N, H, W, C_in), w: (KH, KW, F, C_in). dx: (N, H, W, C_in), dw: (KH, KW, F, C_in),
+    db: (F,).
+    """
+    rng = np.random.default_rng(7)
+    cases = []
+    for x_shape, w_shape, s, padding in [((2, 3, 4, 3), (3, 3, 2, 3), 2, "same"), ((1, 3, 3, 2), (3, 3, 2, 2), 1, "same"),
+                                         ((2, 3, 3, 3), (2, 2, 2, 3), 2, "valid"), ((1, 3, 4, 2), (4, 4, 3, 2), 2, "same"),
+                                         ((1, 2, 3, 2), (2, 2, 2, 2), 3, "valid")]:
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-        expected = conv2d_transpose(x, w, strides=s, padding="valid")[0]      # k >= s: no crop, no padding
-        cases.append(((x, w, s), expected, f"x {x_shape}, w {w_shape}, stride {s}"))
-    return _check_arrays(fn, cases, "scatter_add", rtol=1e-7, atol=1e-9)
+        dy = rng.standard_normal(conv2d_transpose(x, w, None, s, padding)[0].shape)
+        cases.append(((dy, x, w, s, padding), _reference_backward(dy, x, w, s, padding),
+                      f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"))
+    return _check_arrays(fn, cases, "conv_transpose_backward", rtol=RTOL, atol=ATOL, mistakes=BACKWARD_MISTAKES)
 
 
-def _overlap_counts(n, k, s):
-    counts = np.zeros((n - 1) * s + k, dtype=int)
+# ------------------------------------------------------------------ 3. overlap counts
+def _overlap_counts(n, k, s, length=None, step=None, width=None):
+    step, width = (s if step is None else step), (k if width is None else width)
+    counts = np.zeros((n - 1) * s + k if length is None else length, dtype=int)
     for i in range(n):
-        counts[i * s:i * s + k] += 1
+        counts[i * step:i * step + width] += 1
     return counts
+
+
+OVERLAP_MISTAKES = [
+    Mistake("the stride ignored (stamps at i instead of i*s)",
+            "input pixel i stamps the kernel onto output pixels i*s ... i*s + k - 1",
+            lambda n, k, s: _overlap_counts(n, k, s, step=1)),
+    Mistake("a canvas n*s long (Keras's 'same' output, not the full canvas)",
+            "count on the full canvas of (n - 1)*s + k pixels, before any crop",
+            lambda n, k, s: _overlap_counts(n, k, s, length=n * s)),
+    Mistake("stamps s pixels wide instead of k (kernel length and stride confused)",
+            "each stamp covers the kernel's k pixels; the stride only says where the next one starts",
+            lambda n, k, s: _overlap_counts(n, k, s, width=s)),
+]
 
 
 def check_overlap_counts(fn):
@@ -44,4 +182,4 @@ def check_overlap_counts(fn):
     convolution of an n-pixel input (kernel length k, stride s) cover each output pixel."""
     cases = [((n, k, s), _overlap_counts(n, k, s), f"n={n}, k={k}, s={s}")
              for n, k, s in [(4, 2, 2), (4, 3, 2), (5, 4, 2), (3, 3, 1), (3, 2, 3), (1, 3, 2)]]
-    return _check_arrays(fn, cases, "overlap_counts", rtol=0, atol=0)
+    return _check_arrays(fn, cases, "overlap_counts", rtol=0, atol=0, mistakes=OVERLAP_MISTAKES)
