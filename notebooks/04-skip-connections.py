@@ -25,24 +25,22 @@
 # 1. `ops/concat.py`'s concatenation and its gradient split against `tf.concat` + `tf.GradientTape`;
 # 2. the paper's crop amounts for the 572 $\to$ 388 network (4, 16, 40 and 88 pixels per side) and
 #    `center_crop` against `keras.layers.Cropping2D`, forward and backward;
-# 3. an experiment: the same small U-Net trained **with** and **without** skips (same parameters, same
-#    seed, same batches): what is lost at the membranes' edges when the skips are cut.
+# 3. an experiment: the same small U-Net trained **with** and **without** skips (the same parameters and
+#    initial weights), 3 seeds each, until validation stops improving: what the skips are worth, measured.
+#
+# In the exercises you write the two gradients (`concat_backward`, `center_crop_backward`) and the paper's crop
+# amounts (`skip_crops`); the checks name the classic mistakes (halves swapped, the crop pasted at the corner,
+# the odd pixel on the wrong side, ...).
 
 # %%
 import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # quiet TensorFlow (set before it is imported)
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small matrices: one BLAS thread is faster, and far
-                                                   # faster on a busy 2-core CPU (threads wait on each other)
 
 import numpy as np
 import matplotlib.pyplot as plt
 from scipy import ndimage
-import unet_scratch as us
-from unet_scratch import UNet, data, metrics
-from unet_scratch.backend import available_backends
-from unet_scratch.ops.concat import concatenate, concatenate_backward, crop_amounts, center_crop, center_crop_backward
-from unet_scratch.ops.losses import binary_crossentropy
-from unet_scratch.optimizers import Adam
+from unet_scratch import UNet, data, metrics, ops
+from unet_scratch.ops.concat import concatenate, concatenate_backward, crop_amounts, center_crop
 from unet_scratch.keras_ref import import_tensorflow, import_keras
 tf = import_tensorflow(); keras = import_keras()
 
@@ -158,7 +156,7 @@ image, _ = data.load("membranes", n=1, size=572)
 enc1 = paper.encoder[0]
 fmap = enc1.conv2.forward(enc1.conv1.forward(image))                  # (1, 568, 568, 4)
 kept, crop_cache = center_crop(fmap, (392, 392))
-dfmap = center_crop_backward(np.ones_like(kept), crop_cache)
+dfmap = ops.center_crop_backward(np.ones_like(kept), crop_cache)
 
 fig, ax = plt.subplots(1, 3, figsize=(9.5, 3.3), dpi=100)
 shown = ndimage.gaussian_filter(np.abs(fmap[0]).mean(axis=-1), 2)     # mean |activation|, smoothed for display
@@ -197,163 +195,148 @@ for shape, size in [((2, 568 // 8, 568 // 8, 3), (49, 49)), ((1, 9, 9, 2), (4, 4
         loss_t = tf.reduce_sum(y_t * dy)
     dx_t = tape.gradient(loss_t, x_t)
     print(f"{str(shape[1:3]):>9} -> {size}: forward identical {np.array_equal(ours, y_t.numpy())}, "
-          f"gradient identical {np.array_equal(center_crop_backward(dy, cache), dx_t.numpy())}")
+          f"gradient identical {np.array_equal(ops.center_crop_backward(dy, cache), dx_t.numpy())}")
 
 
 # %% [markdown]
-# ## 3. What the skips buy: the same network with and without them
+# ## 3. What the skips buy, measured
 #
-# Max-pooling throws away *where* inside each $2 \times 2$ window a feature was; after three poolings the
-# bottleneck of a $64 \times 64$ U-Net sees the image on an $8 \times 8$ grid. The membranes of
-# `data.load("membranes")` are 2-4 pixels wide: from the bottleneck alone the decoder cannot know where,
-# inside an 8-pixel cell, a wall runs. The skips hand the decoder the encoder's full-resolution maps.
+# A tempting argument says that after the poolings the bottleneck is too coarse to know where a 2-pixel wall
+# runs, so only the skips can place it. For a U-Net that argument is wrong. The article's network at
+# $256 \times 256$ ends its contracting path in a $16 \times 16 \times 1024$ tensor: 262,144 numbers, **four
+# times** the 65,536 input pixels. The small U-Net of this section ($64 \times 64$ input, 8 filters at the top,
+# depth 3) has an $8 \times 8 \times 64$ bottleneck: 4,096 numbers for 4,096 pixels. A coarse grid with many
+# channels can encode positions finely; capacity is not what the skips add. What they do add:
 #
-# **The experiment.** A fair comparison changes one thing only. `NoSkipUNet` below is `UNet` with each skip
-# tensor replaced by **zeros** before the concatenation: the same layers, the same parameter count, the
-# same initial weights for the same seed; the decoder's first convolution still has its skip-channel
-# weights, they just multiply zeros. In the backward pass the zeros are constants, so nothing flows back
-# across the skip (the encoder learns only through the bottleneck). Both networks are trained with the
-# same loop on the **same batches**, with the paper's He-normal initialisation (with Keras's Glorot default
-# the skip-less network, 18 weight layers deep with no shortcut, barely leaves the constant prediction in this
-# many steps; chapter 05 shows why: the gradient reaching its first layers is tiny).
+# 1. **An inductive bias.** Each decoder level receives the encoder's map at its own resolution. Putting an edge
+#    where the encoder saw it is then a short computation (two $3 \times 3$ convolutions after the
+#    concatenation), instead of something the network must learn to encode into the bottleneck's channels and
+#    decode back through three up-convolutions. The skip-less network *can* learn that; the question is how
+#    well it does with the same data and training.
+# 2. **A short gradient path.** The gradient reaches the top encoder level across the skip through 3 layers with
+#    weights, instead of 16 down and back up the U (chapter 05 measures both terms).
+#
+# Neither argument says how much this matters; an experiment does. `UNet(..., skip_connections=False)` hands each
+# decoder level **zeros** in place of its skip: the same layers, the same parameter count, the same initial
+# weights for the same seed. The decoder's first convolution keeps its skip-channel weights, which multiply
+# zeros, and in the backward pass nothing flows back across (zeros are constants).
 
 # %%
-class NoSkipUNet(UNet):
-    '''UNet whose skips carry zeros: the same parameters, no information (and no gradient) across.'''
-
-    def forward(self, x, training=False, logits=False):
-        x = self._check_input(x)
-        skips, h = [], x
-        for block in self.encoder:
-            skip, h = block.forward(h, training)
-            skips.append(np.zeros_like(skip))            # <- the only change: the decoder receives zeros
-        h = self.bottleneck.forward(h, training)
-        for block, skip in zip(self.decoder, reversed(skips)):
-            h = block.forward(h, skip)
-        return self.head.forward(h, logits=logits)
-
-    def backward(self, dy):
-        dh = self.head.backward(dy)
-        dskips = []
-        for block in reversed(self.decoder):
-            dh, dskip = block.backward(dh)
-            dskips.append(np.zeros_like(dskip))          # <- zeros are constants: no gradient goes across
-        dh = self.bottleneck.backward(dh)
-        for block, dskip in zip(reversed(self.encoder), reversed(dskips)):
-            dh = block.backward(dh, dskip)
-        return dh
-
 config = dict(input_shape=(64, 64, 1), base_filters=8, depth=3, dropout=0, kernel_initializer="he_normal", seed=0)
-with_skips, without_skips = UNet(**config), NoSkipUNet(**config)
-print("parameters:", with_skips.count_params(), "and", without_skips.count_params())
+with_skips, without_skips = UNet(**config), UNet(**config, skip_connections=False)
+print("bottleneck values per image:", np.prod(with_skips.bottleneck.conv2.output_shape[1:]), "| input pixels:", 64 * 64)
+print("same parameter count:", with_skips.count_params() == without_skips.count_params())
 print("identical initial weights:", all(np.array_equal(with_skips.params[k], without_skips.params[k])
                                         for k in with_skips.params))
+x_demo = data.load("membranes", n=2, size=64)[0]
+print("different outputs (the decoder sees zeros):", not np.allclose(with_skips.forward(x_demo),
+                                                                    without_skips.forward(x_demo)))
 
 # %% [markdown]
-# The training loop, written out (chapter 08 wraps it in `unet_scratch.training.fit`): a forward pass
-# in training mode gives sigmoid probabilities, the binary cross-entropy gives the loss and $\partial L/\partial p$,
-# `backward` fills every gradient, and Adam updates the weights in place. The Numba backend (chapter 09)
-# runs the same ops faster on a CPU; the numbers below do not depend on it.
+# **The experiment** is precomputed by `benchmarks/skips.py` (about 10 CPU-minutes, too long for this chapter;
+# rerun it with `python benchmarks/skips.py`, which rewrites `benchmarks/results/skips.json`). Data:
+# `data.load("membranes", size=64)`, 128 training, 16 validation and 16 test images. Each network is trained
+# from **3 seeds** (initial weights and batch order) with `training.fit`: Adam, learning rate $10^{-3}$, batch
+# 4, binary cross-entropy, He-normal initialisation, the Numba backend, **until the validation loss has not
+# improved for 15 epochs**; the weights of its best validation epoch are then scored on the test images. Two
+# scores: the Dice coefficient of the thresholded prediction, and a **boundary error**, the fraction of wrong
+# pixels within 2 pixels of a membrane edge, where the walls are actually traced.
 
 # %%
-x_train, y_train = data.load("membranes", size=64)                # 64 images, 64 x 64
-x_val, y_val = data.load("membranes", "val", size=64)              # 16 others
-STEPS, BATCH = 200, 4
-order = np.random.default_rng(0)
-batches = [order.choice(len(x_train), BATCH, replace=False) for _ in range(STEPS)]
-
-def train(model, batches, learning_rate=1e-3):
-    opt = Adam(learning_rate)
-    losses = []
-    for idx in batches:
-        p = model.forward(x_train[idx], training=True)            # sigmoid probabilities (N, 64, 64, 1)
-        loss, dp = binary_crossentropy(p, y_train[idx])
-        model.backward(dp)
-        opt.apply(model.params, model.grads)
-        losses.append(loss)
-    return np.array(losses)
-
-with us.use_backend("numba" if "numba" in available_backends() else "numpy"):
-    curves = {"with skips": train(with_skips, batches), "without skips": train(without_skips, batches)}
-    probs = {"with skips": with_skips.forward(x_val), "without skips": without_skips.forward(x_val)}
-print("trained", STEPS, "steps each on the same", BATCH, "-image batches:", all(len(c) == STEPS for c in curves.values()))
-
-
-# %% [markdown]
-# Two scores on the 16 validation images: the Dice coefficient of the thresholded prediction
-# ($2|A \cap B| / (|A| + |B|)$, `metrics.dice`), and a **boundary error**: the fraction of wrong pixels
-# within 2 pixels of a membrane edge, where the walls are actually traced.
+import json
+with open(os.path.join("..", "benchmarks", "results", "skips.json")) as f:
+    skips_result = json.load(f)
+cfg = skips_result["config"]
+runs = {True: [r for r in skips_result["runs"] if r["skip_connections"]],
+        False: [r for r in skips_result["runs"] if not r["skip_connections"]]}
+print(f"data: {skips_result['data']['train']} training, {skips_result['data']['val']} validation, "
+      f"{skips_result['data']['test']} test images of {cfg['size']} x {cfg['size']}; seeds {cfg['seeds']}")
+print(f"stopping: validation loss not improved for {cfg['patience']} epochs (at most {cfg['max_epochs']})")
+print(f"{'':<15}{'epochs run':<15}{'best epoch':<15}{'test Dice':<16}{'boundary error'}")
+for skips, name in ((True, "with skips"), (False, "without skips")):
+    d = [r["test_dice"] for r in runs[skips]]
+    b = [r["test_boundary_error"] for r in runs[skips]]
+    print(f"{name:<15}{str([r['epochs'] for r in runs[skips]]):<15}{str([r['best_epoch'] for r in runs[skips]]):<15}"
+          f"{np.mean(d):.2f} +- {np.std(d):.2f}    {np.mean(b):.2f} +- {np.std(b):.2f}")
+print("(mean +- standard deviation over the seeds)")
 
 # %%
-def boundary_band(mask, width=2):
-    '''Pixels within `width` px of a label edge, per image. mask: (N, H, W, 1) in {0, 1}.'''
-    m = mask[..., 0] > 0.5
-    grow = np.stack([ndimage.binary_dilation(k, iterations=width) for k in m])
-    shrink = np.stack([ndimage.binary_erosion(k, iterations=width) for k in m])
-    return (grow & ~shrink)[..., None]
+def stacked(key, skips):
+    """(seeds, longest run) array of one per-epoch curve, NaN after a run stopped."""
+    curves = [r["history"][key] for r in runs[skips]]
+    out = np.full((len(curves), max(map(len, curves))), np.nan)
+    for i, c in enumerate(curves):
+        out[i, :len(c)] = c
+    return out
 
-band = boundary_band(y_val)
-scores = {}
-for name, p in probs.items():
-    wrong = (p > 0.5) != (y_val > 0.5)
-    scores[name] = dict(dice=metrics.dice(p, y_val), boundary=float(wrong[band].mean()))
-
-fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-for name, c in curves.items():
-    ax.plot(np.convolve(c, np.ones(10) / 10, mode="valid"), label=f"{name} (val Dice {scores[name]['dice']:.2f})")
-ax.set_xlabel("training step"); ax.set_ylabel("BCE loss (10-step mean)")
-ax.set_title("Same weights, same batches: without skips the loss\nstarts falling later and stays higher", fontsize=10)
-ax.legend(); fig.tight_layout(); plt.show()
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+for skips, name, color in ((True, "with skips", plt.cm.viridis(0.25)), (False, "without skips", plt.cm.viridis(0.75))):
+    for a, key, label in ((ax[0], "loss", "training loss (BCE)"), (ax[1], "val_dice", "validation Dice")):
+        c = stacked(key, skips)
+        epochs = np.arange(1, c.shape[1] + 1)
+        a.plot(epochs, np.nanmean(c, 0), color=color, label=f"{name}: mean of {len(c)} seeds")
+        a.fill_between(epochs, np.nanmin(c, 0), np.nanmax(c, 0), color=color, alpha=0.3, lw=0,
+                       label=f"{name}: min to max")
+        a.set_xlabel("epoch"); a.set_ylabel(label)
+    best = [r["best_epoch"] for r in runs[skips]]
+    ax[1].plot(best, [r["history"]["val_dice"][e - 1] for r, e in zip(runs[skips], best)], "k|", ms=10)
+ax[0].set_title("Training loss keeps falling in both\n(they begin to overfit 128 images)", fontsize=10)
+ax[1].set_title("Validation Dice plateaus, higher with skips\n(| = each seed's best validation-loss epoch)",
+                fontsize=10)
+ax[0].legend(fontsize=7); ax[1].set_ylim(0, 1)
+fig.tight_layout(); plt.show()
 
 # %%
-show = [0, 1]
-fig, ax = plt.subplots(len(show), 4, figsize=(9.5, 5.5), dpi=100)
-for r, i in enumerate(show):
-    panels = [(x_val[i, ..., 0], "input"), (y_val[i, ..., 0], "target membranes"),
-              (probs["with skips"][i, ..., 0], f"with skips (Dice {metrics.dice(probs['with skips'][i], y_val[i]):.2f})"),
-              (probs["without skips"][i, ..., 0], f"without skips (Dice {metrics.dice(probs['without skips'][i], y_val[i]):.2f})")]
+x_test, y_test = data.load("membranes", "test", n=2, size=64)
+pred = np.load(os.path.join("..", "benchmarks", "results", "skips-pred.npy")) / 255.0   # (2 variants, 2, 64, 64)
+fig, ax = plt.subplots(2, 4, figsize=(9.5, 5.4), dpi=100)
+for i in range(2):
+    panels = [(x_test[i, ..., 0], "test input"), (y_test[i, ..., 0], "target membranes"),
+              (pred[0, i], f"with skips (Dice {metrics.dice(pred[0, i], y_test[i, ..., 0]):.2f})"),
+              (pred[1, i], f"without skips (Dice {metrics.dice(pred[1, i], y_test[i, ..., 0]):.2f})")]
     for c, (img, title) in enumerate(panels):
-        ax[r, c].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax[r, c].set_title(title, fontsize=9)
-        ax[r, c].set_xlabel("x (pixels)"); ax[r, c].set_ylabel("y (pixels)")
-fig.suptitle("Predicted membrane probability: without skips the walls come out thick, blurred and misplaced", fontsize=11)
+        ax[i, c].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax[i, c].set_title(title, fontsize=9)
+        ax[i, c].set_xlabel("x (pixels)"); ax[i, c].set_ylabel("y (pixels)")
+fig.suptitle("Seed 0's best weights on two test images: without skips the walls come out thick and blurred",
+             fontsize=10)
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# ### Verdict
+# **What the experiment shows.** With the same parameters, data, optimiser and stopping rule, the skip-less
+# network reaches a test Dice of about 0.71 against 0.84 with skips (3 seeds each, spreads under 0.01), with
+# about twice the boundary error: its walls come out thick and blurred. Both networks were trained until
+# validation stopped improving; by then the training loss was still falling while the validation loss rose, so
+# both had begun to overfit 128 images, and more data or augmentation would raise both numbers. The skip-less
+# network also starts late: its validation Dice stays near 0 for the first 2-4 epochs while the gradient finds
+# its way through 16 layers (chapter 05).
 #
-# Printed as comparisons, not raw scores (the scores themselves are in the figures' titles):
-
-# %%
-s, n = scores["with skips"], scores["without skips"]
-print("same parameter count:", with_skips.count_params() == without_skips.count_params())
-print("with skips, val Dice above 0.7:", s["dice"] > 0.7)
-print("skips raise val Dice by more than 0.05:", s["dice"] - n["dice"] > 0.05)
-print("skips lower the boundary error by more than a third:", s["boundary"] < 2 / 3 * n["boundary"])
-print("skips give the lower final training loss:", curves["with skips"][-20:].mean() < curves["without skips"][-20:].mean())
-
-# %% [markdown]
-# What the skips bought, with the same parameters: the decoder gets the encoder's full-resolution maps,
-# so it can place a 2-4 pixel wall exactly; without them it can only paint blurry blobs from the bottleneck's
-# coarse grid. (They also give the gradient a short way back to the first layers: chapter 05.)
+# **What it does not show.** One small network, one data set, one training recipe. The gap need not be the same
+# for the article's full network at 256 px, with other data, with augmentation or with far longer training; a
+# bottleneck that holds as many numbers as the image does not rule out a skip-less network that places walls
+# well. The measured claim is narrower: here, the skips made the same network learn the walls faster and better.
 #
 # ## Exercises
 #
-# Each exercise has a check function that runs your answer on several cases and says what is wrong.
+# Each exercise has a check function that runs your answer on several cases and says what is wrong, naming
+# the classic mistake when it recognises one.
 
 # %% [markdown]
 # **Exercise 1.** Write `concat_backward(dy, c1)`: for $y = [x_1 \mid x_2]$ (channels last) where $x_1$
-# had `c1` channels, return the tuple `(dx1, dx2)` of gradients from $\delta = $ `dy`.
+# had `c1` channels, return the tuple `(dx1, dx2)` of gradients from $\delta = $ `dy`. Shapes: `dy`
+# $(N, H, W, C_1 + C_2)$ gives `dx1` $(N, H, W, C_1)$ and `dx2` $(N, H, W, C_2)$. Worked example: one pixel
+# with `dy = [1, 2, 3]` and `c1 = 2` gives `dx1 = [1, 2]`, `dx2 = [3]`.
 
 # %%
 from unet_scratch.exercises.ch04 import check_concat_backward, check_skip_crops, check_center_crop_backward
 
 def concat_backward(dy, c1):
+    """dy: (N, H, W, C1 + C2), c1 = C1 -> (dx1: (N, H, W, C1), dx2: (N, H, W, C2))."""
     ### BEGIN SOLUTION
     return dy[..., :c1], dy[..., c1:]
     ### END SOLUTION
 
-check_concat_backward(concat_backward)
+check_concat_backward(concat_backward);
 
 
 # %% [markdown]
@@ -364,6 +347,8 @@ check_concat_backward(concat_backward)
 
 # %%
 def skip_crops(size, depth):
+    """size: the input tile's side (pixels), depth: the number of poolings -> [c_1, ..., c_depth], the pixels
+    cut from each side of the skip at decoder level 1 (top) ... depth (deepest)."""
     ### BEGIN SOLUTION
     skips, n = [], size
     for _ in range(depth):
@@ -379,16 +364,20 @@ def skip_crops(size, depth):
     return crops[::-1]
     ### END SOLUTION
 
-check_skip_crops(skip_crops)
+check_skip_crops(skip_crops);
 
 
 # %% [markdown]
 # **Exercise 3.** Write `center_crop_backward(dy, x_shape)`: the gradient of `center_crop(x, dy.shape[1:3])`
 # for an `x` of shape `x_shape` $(N, H, W, C)$: zeros, with `dy` pasted where the crop was taken
-# (the extra row or column of an odd difference is cut at the bottom or right).
+# (the extra row or column of an odd difference is cut at the bottom or right). Worked example: `x_shape`
+# $(1, 9, 9, 1)$ and a $4 \times 4$ `dy`: $9 - 4 = 5$ rows are cut, 2 on top and 3 at the bottom, so `dy` lands
+# in rows and columns 2 to 5. (This chapter calls the package's version `ops.center_crop_backward`, so yours
+# does not replace it.)
 
 # %%
 def center_crop_backward(dy, x_shape):
+    """dy: (N, h, w, C), x_shape: (N, H, W, C) with H >= h, W >= w -> dx: (N, H, W, C)."""
     ### BEGIN SOLUTION
     n, h, w, c = x_shape
     top, left = (h - dy.shape[1]) // 2, (w - dy.shape[2]) // 2
@@ -397,9 +386,12 @@ def center_crop_backward(dy, x_shape):
     return dx
     ### END SOLUTION
 
-check_center_crop_backward(center_crop_backward)
+check_center_crop_backward(center_crop_backward);
 
 # %% [markdown]
 # **Exercises in this chapter:** 1. `concat_backward` (the gradient of a concatenation is a split),
 # 2. `skip_crops` (the paper's crop at every level, 88/40/16/4 for 572), 3. `center_crop_backward`
-# (the gradient of a crop is a paste).
+# (the gradient of a crop is a paste). The mistakes the checks name: the halves swapped, the two gradients
+# in the wrong order, `dy` returned for both, a split along the rows (1); the total crop instead of one side's,
+# the levels in the wrong order, one convolution per level (2); the window pasted at the top-left corner, an odd
+# difference split the wrong way, `dy` returned in the cropped shape (3).
