@@ -22,12 +22,18 @@
 # came **across the skip** is **added** to the gradient that came **back up the contracting path**.
 #
 # **What you will check:**
-# 1. your layer-by-layer backward against `UNet.backward` (`model.py`), bit for bit;
+# 1. the backward pass as it happens: the gradient arriving at every layer, recorded while `UNet.backward`
+#    (`model.py`) runs;
 # 2. the shapes: every activation and its gradient, layer by layer, printed as a table;
 # 3. the whole backward pass against central differences in float64 (`unet_scratch.gradcheck`), for
 #    sampled entries of every parameter and of the input;
 # 4. where the gradient goes: its size per layer, and how much of it each encoder level receives through
 #    its skip.
+#
+# In the exercises you write central differences, the relative error of a gradient check, the backward pass of
+# a U in miniature, and then the real U-Net's **forward and backward passes assembled from its blocks**; the
+# checks name the classic mistakes (a one-sided difference, the skip's gradient forgotten, the skips paired with
+# the wrong levels, the concatenation's halves swapped, dropout left in training mode, ...).
 
 # %%
 import os
@@ -72,44 +78,55 @@ rng = np.random.default_rng(0)
 # So the backward pass must visit the decoder **first** (to collect every skip's gradient), then the
 # bottleneck, then the encoder from the deepest level up, adding each level's skip gradient as it goes.
 # In `model.py`, `DecoderBlock.backward` returns `(dx, dskip)` and `EncoderBlock.backward(dpooled, dskip)`
-# does `dh = self.pool.backward(dpooled) + dskip`. Here it is again, written out in one function.
+# does `dh = self.pool.backward(dpooled) + dskip`; exercises 4 and 5 ask you to assemble both passes from
+# these blocks yourself.
+#
+# To *see* the backward pass, the cell below runs `model.backward` while listening in: it wraps every layer's
+# `backward` to record the gradient that arrives at the layer's output, and every encoder block's to record the
+# two terms of $\partial L / \partial e_\ell$ (the pool's backward of the gradient from below, and the skip's),
+# then removes the wrappers. Asked to, it also replaces the skip's term by zeros (section 4 uses that).
 
 # %%
-def backward_by_hand(model, dy, use_skips=True):
-    '''model.backward, one layer at a time. Returns dL/dx, {layer name: dL/d(its output)} and, per
-    encoder level, the norms of the gradient arriving up the contracting path and across the skip.'''
-    grad_out = {}
-    def back(layer, d):                      # record dL/d(output), then apply the layer's J^T
-        grad_out[layer.name] = d
-        return layer.backward(d)
+def record_backward(model, dy, cut_skip_gradients=False):
+    '''model.backward(dy) while recording {layer name: dL/d(its output)} and, per encoder level, the norms of
+    the two terms of dL/de: (up the contracting path, across the skip). Returns dL/dx, the two records.'''
+    grad_out, paths = {}, {}
+    wrapped = []
 
-    d = back(model.head, dy)
-    dskips = {}
-    for block in reversed(model.decoder):    # dec1 sits next to the head: visit it first
-        d = back(block.conv1, back(block.conv2, d))
-        grad_out[block.concat.name] = d
-        d_up, d_skip = block.concat.backward(d)          # the split: [up | skip]
-        if block.crop is not None:                       # valid padding: paste into the skip's shape
-            d_skip = back(block.crop, d_skip)
-        dskips[block.level] = d_skip if use_skips else np.zeros_like(d_skip)
-        d = back(block.upconv, d_up)
-    for layer in reversed(model.bottleneck.layers):      # conv2 (and dropout), then conv1
-        d = back(layer, d)
-    paths = {}
-    for level, block in reversed(list(enumerate(model.encoder, start=1))):   # deepest level first
-        d_down = back(block.pool, d)                     # dL/de via the pooled path
-        d = d_down + dskips[level]                       # the fork: add the skip's gradient
-        paths[level] = (np.linalg.norm(d_down), np.linalg.norm(dskips[level]))
-        if block.drop is not None:
-            d = back(block.drop, d)
-        d = back(block.conv1, back(block.conv2, d))
-    return d, grad_out, paths
+    def listen(layer):
+        original = layer.backward
+        def backward(d):
+            grad_out[layer.name] = d
+            return original(d)
+        layer.backward = backward                       # an instance attribute hides the method
+        wrapped.append(layer)
+
+    def join(level, block):
+        original = block.backward
+        def backward(dpooled, dskip):
+            if cut_skip_gradients:
+                dskip = np.zeros_like(dskip)
+            paths[level] = (np.linalg.norm(block.pool.backward(dpooled)), np.linalg.norm(dskip))
+            return original(dpooled, dskip)
+        block.backward = backward
+        wrapped.append(block)
+
+    for layer in model.layers:
+        listen(layer)
+    for level, block in enumerate(model.encoder, start=1):
+        join(level, block)
+    try:
+        dx = model.backward(dy)
+    finally:
+        for obj in wrapped:
+            del obj.backward                            # back to the class's method
+    return dx, grad_out, paths
 
 
 # %% [markdown]
 # A small U-Net (depth 3, 4 filters at the top, no dropout so that nothing is random) on four
-# $32 \times 32$ membrane images, with the binary cross-entropy as the loss. The package's `backward` and
-# the hand-written one must give **identical** gradients: the same operations in the same order.
+# $32 \times 32$ membrane images, with the binary cross-entropy as the loss. Listening in must change nothing:
+# the recorded run gives the same gradients as a plain `model.backward`.
 
 # %%
 model = UNet(input_shape=(32, 32, 1), base_filters=4, depth=3, dropout=0, seed=0)
@@ -119,17 +136,18 @@ loss, dp = binary_crossentropy(p, t)                     # dL/dp, shaped like p
 
 dx_package = model.backward(dp)
 grads_package = {k: g.copy() for k, g in model.grads.items()}
-dx_hand, grad_out, paths = backward_by_hand(model, dp)   # the forward cache is still there
+dx_recorded, grad_out, paths = record_backward(model, dp)   # the forward cache is still there
 
-print("dL/dx identical:", np.array_equal(dx_hand, dx_package))
+print("dL/dx identical:", np.array_equal(dx_recorded, dx_package))
 print("all", len(grads_package), "parameter gradients identical:",
       all(np.array_equal(model.grads[k], g) for k, g in grads_package.items()))
+print("a gradient recorded for every layer:", len(grad_out) == len(model.layers))
 
 # %% [markdown]
 # ## 2. The shapes, layer by layer
 #
 # Each activation and the gradient that arrives at it during the backward pass (batch $N = 4$). The
-# gradient column is read off the arrays recorded by `backward_by_hand`, not computed from the model's
+# gradient column is read off the arrays recorded by `record_backward`, not computed from the model's
 # shapes: read down the table for the forward pass, up it for the backward pass. The concatenations are the
 # only layers whose gradient leaves in two pieces; the channels of the split are in the last column.
 
@@ -199,7 +217,7 @@ errors["input x"] = rel_error([dx_analytic[i] for i in idx], [num[i] for i in id
 
 worst = max(errors.values())
 print("tensors checked:", len(errors), "(every parameter of", len(net.params), "and the input)")
-print(f"worst relative error ~1e{int(np.floor(np.log10(worst)))}:", worst < 1e-7)
+print("worst relative error below the course's threshold 1e-7:", worst < 1e-7)
 
 # %%
 names = list(errors)
@@ -252,7 +270,7 @@ fig.tight_layout(); plt.show()
 
 # %%
 model.forward(x)
-backward_by_hand(model, dp, use_skips=False)
+record_backward(model, dp, cut_skip_gradients=True)
 ratio = np.linalg.norm(grads_package["enc1_conv1/kernel"]) / np.linalg.norm(model.grads["enc1_conv1/kernel"])
 print("top level: the skip's term is larger than the contracting path's:", paths[1][1] > paths[1][0])
 print("enc1_conv1's gradient is over 100 times larger with the skips' gradient than without:", ratio > 100)
@@ -267,12 +285,15 @@ print("enc1_conv1's gradient is over 100 times larger with the skips' gradient t
 # `x`, entry by entry, $(f(x + h e_i) - f(x - h e_i)) / 2h$, as an array shaped like `x`. Perturb `x` in
 # place (it may be a view into a model's weights) and put every entry back. The check compares with the
 # exact gradient: a *forward* difference $(f(x + h e_i) - f(x)) / h$ is only accurate to $O(h)$ and fails.
-# Hint: `np.ndindex(*x.shape)` visits every index.
+# Hint: `np.ndindex(*x.shape)` visits every index. Worked example: $f(x) = \sum x^3$ at $x = [1, 2]$ with
+# $h = 10^{-5}$ gives $[3.0000000001, 12.0000000001]$ (the exact gradient $3x^2$ is $[3, 12]$; the central
+# difference is off by $h^2 = 10^{-10}$, a forward difference by $3xh \approx 3 \times 10^{-5}$).
 
 # %%
 from unet_scratch.exercises.ch05 import check_central_difference, check_rel_error, check_mini_unet_backward
 
 def central_difference(f, x, h):
+    """f: array -> float; x: any shape (perturbed in place, then restored); h: step -> gradient shaped like x."""
     ### BEGIN SOLUTION
     grad = np.zeros(x.shape)
     for i in np.ndindex(*x.shape):
@@ -286,22 +307,24 @@ def central_difference(f, x, h):
     return grad
     ### END SOLUTION
 
-check_central_difference(central_difference)
+check_central_difference(central_difference);
 
 
 # %% [markdown]
 # **Exercise 2.** Write `relative_error(a, b)`: $\|a - b\| / \max(\|a\| + \|b\|, 10^{-30})$ with Frobenius
 # norms, the measure of this chapter's gradient check. It must be symmetric, lie in $[0, 1]$, and give 0
-# (not `nan`) when both are zero.
+# (not `nan`) when both are zero. Worked example: $a = [3, 4]$, $b = [3, 4.1]$: $\|a - b\| = 0.1$,
+# $\|a\| + \|b\| = 5 + 5.080$, so the relative error is $0.00992$.
 
 # %%
 def relative_error(a, b):
+    """a, b: arrays of the same shape -> float in [0, 1]."""
     ### BEGIN SOLUTION
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-30))
     ### END SOLUTION
 
-check_rel_error(relative_error)
+check_rel_error(relative_error);
 
 
 # %% [markdown]
@@ -312,10 +335,13 @@ check_rel_error(relative_error)
 #
 # Write `mini_unet_backward(x, w1, w2, w3, dy)` returning `(dx, dw1, dw2, dw3)` for $L = \sum y \odot \delta$,
 # $\delta$ = `dy`. Shapes: `x` $(N, D)$, `w1` $(D, H_1)$, `w2` $(H_1, H_2)$, `w3` $(H_2 + H_1, K)$, `dy` $(N, K)$.
-# The fork of section 1: $h$ is used twice.
+# The fork of section 1: $h$ is used twice, so its gradient is the sum of the bottleneck's and the skip's:
+# with $\delta_c = \delta\, W_3^\top$ split as $[\delta_b \mid \delta_h^{\text{skip}}]$ (first $H_2$ columns, then $H_1$),
+# $\partial L / \partial h = (\delta_b \odot [b > 0])\, W_2^\top + \delta_h^{\text{skip}}$, then the mask $[h > 0]$.
 
 # %%
 def mini_unet_backward(x, w1, w2, w3, dy):
+    """x (N, D), w1 (D, H1), w2 (H1, H2), w3 (H2 + H1, K), dy (N, K) -> (dx, dw1, dw2, dw3), shaped like them."""
     ### BEGIN SOLUTION
     h = np.maximum(x @ w1, 0)
     b = np.maximum(h @ w2, 0)
@@ -328,9 +354,93 @@ def mini_unet_backward(x, w1, w2, w3, dy):
     return dh_pre @ w1.T, x.T @ dh_pre, dw2, dw3
     ### END SOLUTION
 
-check_mini_unet_backward(mini_unet_backward)
+check_mini_unet_backward(mini_unet_backward);
+
+# %% [markdown]
+# **Exercise 4.** Assemble the U-Net's **forward** pass (inference: dropout off) from its blocks. Write
+# `unet_forward(model, x)` for a `UNet` built with the article's options (`[up, skip]` concatenation, transposed
+# up-convolutions), `x` $(N, H, W, C)$ $\to$ the head's output $(N, H', W', K)$:
+#
+# * the encoder: `skip, h = block.forward(h, training=False)` for each `block` in `model.encoder` (top level
+#   first); keep every `skip`;
+# * the bottleneck: `h = model.bottleneck.forward(h, training=False)`;
+# * the decoder, each block written out from its layers: `up = block.upconv(h)`; if `block.crop is not None`
+#   (valid padding) `skip = block.crop(skip)`; `h = block.concat([up, skip])`; `h = block.conv2(block.conv1(h))`.
+#   `model.decoder` starts at the **deepest** level, so it takes the skips in reverse order;
+# * the head: `model.head(h)`.
+#
+# Every layer keeps what its backward pass needs (its cache), so exercise 5 can run right after. The check runs
+# your function on three small float64 U-Nets (depth 2 and 3, same and valid padding, dropout 0.5) and compares
+# with `UNet.forward`.
+
+# %%
+from unet_scratch.exercises.ch05 import check_unet_backward, check_unet_forward
+
+def unet_forward(model, x):
+    """model: a UNet (article options); x: (N, H, W, C) -> y: (N, H', W', K), the head's output, dropout off."""
+    ### BEGIN SOLUTION
+    skips, h = [], x
+    for block in model.encoder:
+        skip, h = block.forward(h, training=False)
+        skips.append(skip)
+    h = model.bottleneck.forward(h, training=False)
+    for block, skip in zip(model.decoder, reversed(skips)):
+        up = block.upconv(h)
+        if block.crop is not None:
+            skip = block.crop(skip)
+        h = block.concat([up, skip])
+        h = block.conv2(block.conv1(h))
+    return model.head(h)
+    ### END SOLUTION
+
+check_unet_forward(unet_forward);
+
+
+# %% [markdown]
+# **Exercise 5.** Now the **backward** pass, run after a forward pass: `unet_backward(model, dy)` takes
+# $\delta$ = `dy` = $\partial L / \partial y$ (the shape of the output), fills `model.grads` by calling the layers'
+# and blocks' `backward`, and returns $\partial L / \partial x$ (the shape of `x`). In the order of section 1:
+#
+# * the head: `dh = model.head.backward(dy)`;
+# * the decoder from the **top** level (next to the head) down, each block written out:
+#   `dh = block.conv1.backward(block.conv2.backward(dh))`, then the concatenation's split
+#   `dup, dskip = block.concat.backward(dh)` (in the forward pass's order, `[up, skip]`), the crop's paste
+#   `dskip = block.crop.backward(dskip)` when there is a crop, and `dh = block.upconv.backward(dup)`; keep every
+#   `dskip`;
+# * the bottleneck: `dh = model.bottleneck.backward(dh)`;
+# * the encoder from the **deepest** level up: `dh = block.backward(dh, dskip)` with that level's skip gradient,
+#   which the block adds to the pool's gradient (the fork).
+#
+# The check compares the returned `dx` and every gradient in `model.grads` with `UNet.backward`.
+
+# %%
+def unet_backward(model, dy):
+    """dy: (N, H', W', K) = dL/dy after model.forward(x) -> dL/dx: (N, H, W, C); fills model.grads."""
+    ### BEGIN SOLUTION
+    dh = model.head.backward(dy)
+    dskips = []
+    for block in reversed(model.decoder):            # the top level first
+        dh = block.conv1.backward(block.conv2.backward(dh))
+        dup, dskip = block.concat.backward(dh)
+        if block.crop is not None:
+            dskip = block.crop.backward(dskip)
+        dskips.append(dskip)                         # level 1, 2, ..., depth
+        dh = block.upconv.backward(dup)
+    dh = model.bottleneck.backward(dh)
+    for block, dskip in zip(reversed(model.encoder), reversed(dskips)):
+        dh = block.backward(dh, dskip)               # the pool's gradient + the skip's
+    return dh
+    ### END SOLUTION
+
+check_unet_backward(unet_backward);
 
 # %% [markdown]
 # **Exercises in this chapter:** 1. `central_difference` (the numerical gradient, restoring the weights),
 # 2. `relative_error` (the gradient check's measure), 3. `mini_unet_backward` (a U in miniature: the
-# concatenation's split and the skip's gradient added at the fork).
+# concatenation's split and the skip's gradient added at the fork), 4. `unet_forward` and 5. `unet_backward`
+# (the real U-Net assembled from its blocks). The mistakes the checks name: a one-sided (forward or backward)
+# difference, a division by $h$ instead of $2h$ (1); no guard against $0 / 0$, a division by $\|a\|$ alone, an
+# element-wise measure, no division at all (2); the skip's gradient forgotten, the concatenation's halves
+# swapped, the skip's gradient added after ReLU's mask (3); the skips paired with the wrong levels, the halves
+# swapped, dropout in training mode (4); the skip's gradient forgotten, paired with the wrong levels, the split's
+# halves swapped, the crop's backward skipped (5).
