@@ -1,7 +1,7 @@
 """Packages outside the core install (NumPy, SciPy), imported only when a feature needs them.
 
 The core install builds, trains, predicts and scores U-Nets. Plots, PNG files, progress bars, the Keras
-comparison and the fast backends each need an extra; ``require`` names it when the package is missing:
+comparison, the PyTorch twin and the fast backends each need an extra; ``require`` names it when the package is missing:
 
     ImportError: plotting needs matplotlib, which is not installed: pip install -e '.[notebooks]' (or make venv)
 """
@@ -18,6 +18,7 @@ PACKAGES = {
     "keras": ("keras", "keras"),
     "numba": ("numba", "numba"),
     "cupy": ("cupy", "gpu"),
+    "torch": ("torch", "torch"),
 }
 
 

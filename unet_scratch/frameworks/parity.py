@@ -224,12 +224,21 @@ def compare(model, keras_model, x, y=None, seed=0) -> ParityReport:
 
 @dataclass
 class LockstepResult:
-    """Loss curves of the scratch and Keras models trained side by side, and their relative gap."""
+    """Loss curves of the scratch and Keras models trained side by side, and their relative gap.
+
+    framework: the other side ("Keras", or "PyTorch" for ``lockstep_torch``, whose losses are then in
+    ``keras_losses``, also readable as ``framework_losses``).
+    """
     scratch_losses: list
     keras_losses: list
     rel_diff: list
     weight_rel_diff: float
     optimizer: str
+    framework: str = "Keras"
+
+    @property
+    def framework_losses(self) -> list:
+        return self.keras_losses
 
     @property
     def max_rel_diff(self) -> float:
@@ -246,12 +255,13 @@ class LockstepResult:
             _, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
         steps = np.arange(1, len(self.rel_diff) + 1)
         ax[0].plot(steps, self.scratch_losses, "o-", ms=3, label="scratch (NumPy)")
-        ax[0].plot(steps, self.keras_losses, "--", label="Keras")
+        ax[0].plot(steps, self.keras_losses, "--", label=self.framework)
         ax[0].set(xlabel="step", ylabel="loss", title=f"{self.optimizer}: the two curves overlap")
         ax[0].legend()
         ax[1].semilogy(steps, np.maximum(self.rel_diff, 1e-12), "o-", ms=3)
         ax[1].axhline(GRAD_RTOL, color="gray", ls="--", label=f"tolerance {GRAD_RTOL:g}")
-        ax[1].set(xlabel="step", ylabel="|loss_scratch - loss_keras| / loss_keras",
+        other = "loss_" + self.framework.lower()
+        ax[1].set(xlabel="step", ylabel=f"|loss_scratch - {other}| / {other}",
                   title="relative gap per step (exact 0 drawn at 1e-12)")
         ax[1].legend()
         ax[0].figure.tight_layout()
