@@ -11,13 +11,98 @@ wrong and equals a mistake's answer on that case, the message names the mistake 
 
     Mistake("a true convolution (the kernel flipped)",
             "Keras's Conv2D computes a cross-correlation: do not flip w",
-            lambda x, w, b: reference_conv(x, w[::-1, ::-1], b))
+            lambda x, w, b: reference_conv(x, w[::-1, ::-1], b),
+            zh=("真正的卷积（把卷积核翻转了）", "Keras 的 Conv2D 计算的是互相关：不要翻转 w"))
+
+The checks speak the language of the edition they run in (:func:`language`): Chinese in the Chinese edition
+(``notebooks/zh/``, whose kernels start in a folder named ``zh``, or wherever ``UNET_SCRATCH_LANG=zh`` is
+set), English everywhere else. The generic messages below come in both languages; a mistake without its
+``zh=`` translation is quoted in English inside the Chinese message, so a chapter whose checks are not
+translated yet still gives a whole, correct message.
 """
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
+
+LANGUAGES = ("en", "zh")
+LANG_VARIABLE = "UNET_SCRATCH_LANG"
+
+
+def language() -> str:
+    """The language of the check messages: ``"zh"`` or ``"en"``.
+
+    ``UNET_SCRATCH_LANG`` decides when it is set (``zh``, ``zh_CN``, ``zh-CN`` ... give Chinese, ``en`` English);
+    otherwise Chinese when the current working directory is a folder named ``zh`` (Jupyter and nbval start a
+    notebook's kernel in the notebook's folder, so the chapters in ``notebooks/zh/`` get Chinese without a line
+    of code), English everywhere else. Read at every check, so changing either takes effect at once.
+    """
+    setting = os.environ.get(LANG_VARIABLE, "").strip().lower()
+    if setting:
+        return "zh" if setting.startswith("zh") else "en"
+    try:
+        return "zh" if Path.cwd().name == "zh" else "en"
+    except OSError:                           # the working directory was deleted
+        return "en"
+
+
+def tr(en: str, zh: str) -> str:
+    """``en`` or ``zh``, whichever :func:`language` asks for (for the labels a check builds itself)."""
+    return zh if language() == "zh" else en
+
+
+# The generic messages of every check, in both languages (str.format fields).
+MESSAGES = {
+    "not_implemented": {
+        "en": "{what}: not implemented yet (replace `raise NotImplementedError`)",
+        "zh": "{what}：还没有实现（把 `raise NotImplementedError` 换成你的代码）"},
+    "mistake": {
+        "en": "{what} ({label}): your answer is what {name} gives. {fix}",
+        "zh": "{what}（{label}）：你的答案正是「{name}」会得到的结果。{fix}"},
+    "cases_mistake": {
+        "en": "{what}{args}: expected {expected!r}, got {got!r}: that is what {name} gives. {fix}",
+        "zh": "{what}{args}：应为 {expected!r}，你得到 {got!r}：这正是「{name}」会得到的结果。{fix}"},
+    "cases_wrong": {
+        "en": "{what}{args}: expected {expected!r}, got {got!r}",
+        "zh": "{what}{args}：应为 {expected!r}，你得到 {got!r}"},
+    "changed_input": {
+        "en": "{what} ({label}): your function changed one of its input arrays in place; work on a copy "
+              "(e.g. np.zeros_like(x) for an output, x.copy() to edit)",
+        "zh": "{what}（{label}）：你的函数原地修改了某个输入数组；请在副本上操作（例如输出用 np.zeros_like(x) "
+              "新建，需要修改时先 x.copy()）"},
+    "returned_none": {
+        "en": "{what} ({label}): your function returned None; did you forget `return`?",
+        "zh": "{what}（{label}）：你的函数返回了 None；是不是忘了写 `return`？"},
+    "tuple_expected": {
+        "en": "{what} ({label}): expected a tuple of {n} arrays, got {got}",
+        "zh": "{what}（{label}）：应返回由 {n} 个数组组成的元组，你返回的是 {got}"},
+    "output_k": {"en": "output {k}", "zh": "第 {k} 个输出"},
+    "the_output": {"en": "the output", "zh": "输出"},
+    "wrong_shape": {
+        "en": "{what} ({label}): {name} has shape {shape}, expected {expected}",
+        "zh": "{what}（{label}）：{name}的形状是 {shape}，应为 {expected}"},
+    "wrong_values": {
+        "en": "{what} ({label}): {name} is wrong; largest difference {diff:.3g} at index {where}",
+        "zh": "{what}（{label}）：{name}不对；最大差值 {diff:.3g}，位于下标 {where}"},
+    "correct_cases": {
+        "en": "correct: {what} passes {n} cases",
+        "zh": "正确：{what} 通过了全部 {n} 个测试用例"},
+    "correct_arrays": {
+        "en": "correct: {what} passes {n} cases (largest relative error {err}, {expected})",
+        "zh": "正确：{what} 通过了全部 {n} 个测试用例（最大相对误差 {err}，{expected}）"},
+    "exact": {"en": "exact", "zh": "要求完全相等"},
+    "expected_below": {"en": "expected < {tol:g}", "zh": "要求 < {tol:g}"},
+    "zero_exact": {"en": "0 (exact)", "zh": "0（完全相等）"},
+}
+
+
+def message(key: str, lang: str | None = None, **fields) -> str:
+    """The generic message ``key`` in ``lang`` (default: :func:`language`), its fields filled in."""
+    texts = MESSAGES[key]
+    return texts.get(lang or language(), texts["en"]).format(**fields)
 
 
 def call_student(fn, args, what):
@@ -25,15 +110,28 @@ def call_student(fn, args, what):
     try:
         return fn(*args)
     except NotImplementedError:
-        raise AssertionError(f"{what}: not implemented yet (replace `raise NotImplementedError`)") from None
+        raise AssertionError(message("not_implemented", what=what)) from None
 
 
 class Mistake:
     """A classic mistake: ``name`` (what was done), ``fix`` (what to do instead) and ``answer(*args)``, the
-    output a function with that mistake returns (for array checks; for ``check_cases``, the value)."""
+    output a function with that mistake returns (for array checks; for ``check_cases``, the value).
 
-    def __init__(self, name, fix, answer):
-        self.name, self.fix, self.answer = name, fix, answer
+    ``zh=(名称, 改法)``: the name and the fix in Chinese, used by the Chinese edition (:func:`language`).
+    ``name`` and ``fix`` stay the English text; :meth:`text` gives the pair in the current language, falling
+    back to English for a mistake not translated yet.
+    """
+
+    def __init__(self, name, fix, answer, zh=None):
+        if zh is not None and (not isinstance(zh, tuple) or len(zh) != 2 or not all(isinstance(t, str) for t in zh)):
+            raise TypeError(f"Mistake {name!r}: zh must be a pair of strings (名称, 改法), got {zh!r}")
+        self.name, self.fix, self.answer, self.zh = name, fix, answer, zh
+
+    def text(self, lang: str | None = None) -> tuple[str, str]:
+        """(name, fix) in ``lang`` (default: :func:`language`); English when there is no translation."""
+        if (lang or language()) == "zh" and self.zh is not None:
+            return self.zh
+        return self.name, self.fix
 
     def __repr__(self):
         return f"Mistake({self.name!r})"
@@ -73,7 +171,8 @@ def _named_mistake(got, args, mistakes, what, label, rtol, atol):
         except Exception:                      # a mistake that does not apply to this case
             continue
         if _matches(got, wrong, rtol, atol):
-            raise AssertionError(f"{what} ({label}): your answer is what {mistake.name} gives. {mistake.fix}")
+            name, fix = mistake.text()
+            raise AssertionError(message("mistake", what=what, label=label, name=name, fix=fix))
 
 
 def _call_checked(fn, args, what, label):
@@ -82,10 +181,9 @@ def _call_checked(fn, args, what, label):
     got = call_student(fn, args, what)
     for a, b in zip(_arrays_in(args), before):
         if a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
-            raise AssertionError(f"{what} ({label}): your function changed one of its input arrays in place; "
-                                 "work on a copy (e.g. np.zeros_like(x) for an output, x.copy() to edit)")
+            raise AssertionError(message("changed_input", what=what, label=label))
     if got is None:
-        raise AssertionError(f"{what} ({label}): your function returned None; did you forget `return`?")
+        raise AssertionError(message("returned_none", what=what, label=label))
     return got
 
 
@@ -97,10 +195,11 @@ def check_cases(fn, cases, what, mistakes=()):
         if got != expected:
             for mistake in mistakes:
                 if got == mistake.answer(*args):
-                    raise AssertionError(f"{what}{args}: expected {expected!r}, got {got!r}: that is what "
-                                         f"{mistake.name} gives. {mistake.fix}")
-            raise AssertionError(f"{what}{args}: expected {expected!r}, got {got!r}")
-    print(f"correct: {what} passes {len(cases)} cases")
+                    name, fix = mistake.text()
+                    raise AssertionError(message("cases_mistake", what=what, args=args, expected=expected,
+                                                 got=got, name=name, fix=fix))
+            raise AssertionError(message("cases_wrong", what=what, args=args, expected=expected, got=got))
+    print(message("correct_cases", what=what, n=len(cases)))
     return True
 
 
@@ -117,24 +216,26 @@ def check_arrays(fn, cases, what, rtol=1e-5, atol=1e-6, mistakes=()):
         single = not isinstance(expected, tuple)
         exp_t, got_t = ((expected,), (got,)) if single else (expected, got)
         if not single and (not isinstance(got, tuple) or len(got) != len(exp_t)):
-            raise AssertionError(f"{what} ({label}): expected a tuple of {len(exp_t)} arrays, got "
-                                 f"{type(got).__name__}")
+            raise AssertionError(message("tuple_expected", what=what, label=label, n=len(exp_t),
+                                         got=type(got).__name__))
         for k, (e, g) in enumerate(zip(exp_t, got_t)):
             g = np.asarray(g)
-            name = f"output {k}" if not single else "the output"
+            name = message("output_k", k=k) if not single else message("the_output")
             if g.shape != np.shape(e):
                 _named_mistake(got, args, mistakes, what, label, rtol, atol)
-                raise AssertionError(f"{what} ({label}): {name} has shape {g.shape}, expected {np.shape(e)}")
+                raise AssertionError(message("wrong_shape", what=what, label=label, name=name, shape=g.shape,
+                                             expected=np.shape(e)))
             if not np.allclose(g, e, rtol=rtol, atol=atol):
                 _named_mistake(got, args, mistakes, what, label, rtol, atol)
                 diff = np.abs(g.astype(float) - np.asarray(e, float))
                 where = np.unravel_index(int(np.argmax(diff)), diff.shape)
-                raise AssertionError(f"{what} ({label}): {name} is wrong; largest difference "
-                                     f"{diff.max():.3g} at index {tuple(int(i) for i in where)}")
+                raise AssertionError(message("wrong_values", what=what, label=label, name=name, diff=diff.max(),
+                                             where=tuple(int(i) for i in where)))
             scale = float(np.max(np.abs(e))) if np.size(e) else 0.0
             err = float(np.max(np.abs(g.astype(float) - np.asarray(e, float)))) if np.size(e) else 0.0
             worst = max(worst, err / scale if scale > 0 else err)
     tol = max(rtol, atol)
-    expected = "exact" if tol == 0 else f"expected < {tol:g}"
-    print(f"correct: {what} passes {len(cases)} cases (largest relative error {error_bound(worst)}, {expected})")
+    expected = message("exact") if tol == 0 else message("expected_below", tol=tol)
+    bound = message("zero_exact") if worst == 0 else error_bound(worst)
+    print(message("correct_arrays", what=what, n=len(cases), err=bound, expected=expected))
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.conv import col2im, conv2d, conv2d_backward, conv_output_size, im2col, padding_amounts
-from .base import Mistake
+from .base import Mistake, tr
 from .base import check_arrays as _check_arrays
 from .base import check_cases as _check_cases
 
@@ -55,21 +55,36 @@ FORWARD_MISTAKES = [
     Mistake("a true convolution (the kernel flipped)",
             "Keras's Conv2D does not flip the kernel: it computes a cross-correlation, "
             "y[n, i, j, f] = b[f] + sum x_pad[n, i*s + a, j*s + q, c] * w[a, q, c, f] with w as it is",
-            lambda x, w, b, s, p: conv2d(x, w[::-1, ::-1], b, s, p)[0]),
+            lambda x, w, b, s, p: conv2d(x, w[::-1, ::-1], b, s, p)[0],
+            zh=("真正的卷积（卷积核被翻转了）",
+                "Keras 的 Conv2D 不翻转卷积核：它计算的是互相关，"
+                "y[n, i, j, f] = b[f] + sum x_pad[n, i*s + a, j*s + q, c] * w[a, q, c, f]，w 保持原样")),
     Mistake("forgetting the bias",
             "add b[f] to every output pixel of filter f",
-            lambda x, w, b, s, p: conv2d(x, w, None, s, p)[0]),
+            lambda x, w, b, s, p: conv2d(x, w, None, s, p)[0],
+            zh=("忘了加偏置", "给滤波器 f 的每个输出像素都加上 b[f]")),
     Mistake("an output one row and one column short ((n - k) // s instead of (n - k) // s + 1)",
             "a kernel fits at positions 0, s, 2s, ..., so there are (n - k) // s + 1 of them ('valid')",
-            lambda x, w, b, s, p: conv2d(x, w, b, s, p)[0][:, :-1, :-1]),
+            lambda x, w, b, s, p: conv2d(x, w, b, s, p)[0][:, :-1, :-1],
+            zh=("输出少了一行一列（用了 (n - k) // s，而不是 (n - k) // s + 1）",
+                "卷积核可以放在位置 0, s, 2s, ...，所以共有 (n - k) // s + 1 个位置（'valid'）")),
     Mistake("'same' padding with the extra pixel BEFORE (top/left) when the total padding is odd",
             "TensorFlow pads total // 2 before and the rest AFTER: an even kernel pads (0, 1), not (1, 0)",
-            _extra_pixel_before),
+            _extra_pixel_before,
+            zh=("'same' 填充在总量为奇数时把多出的一个像素放在了前面（上/左）",
+                "TensorFlow 在前面填 total // 2 个，其余放在后面：偶数卷积核填 (0, 1)，不是 (1, 0)")),
     Mistake("'same' padding of k // 2 on every side (PyTorch's padding=k//2)",
             "for an even kernel that makes the output one pixel larger; TensorFlow's 'same' pads "
             "total = max((ceil(n/s) - 1)*s + k - n, 0) pixels, total // 2 before and the rest after",
-            _half_kernel_each_side),
+            _half_kernel_each_side,
+            zh=("'same' 填充在每一边都填 k // 2（PyTorch 的 padding=k//2）",
+                "对偶数卷积核，这样输出会大一个像素；TensorFlow 的 'same' 总共填 "
+                "total = max((ceil(n/s) - 1)*s + k - n, 0) 个像素，前面 total // 2 个，其余放在后面")),
 ]
+
+
+def _label(x_shape, w_shape, s, padding):
+    return tr(f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}", f"x {x_shape}，w {w_shape}，步幅 {s}，{padding!r}")
 
 
 def _conv_cases(rng):
@@ -81,8 +96,7 @@ def _conv_cases(rng):
                                          ((1, 8, 7, 2), (3, 3, 2, 2), 2, "same"),
                                          ((2, 5, 6, 1), (4, 4, 1, 2), 1, "same")]:
         x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[3])
-        label = f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"
-        cases.append(((x, w, b, s, padding), conv2d(x, w, b, s, padding)[0], label))
+        cases.append(((x, w, b, s, padding), conv2d(x, w, b, s, padding)[0], _label(x_shape, w_shape, s, padding)))
     return cases
 
 
@@ -117,16 +131,25 @@ IM2COL_MISTAKES = [
     Mistake("each row in channel-major order (c, a, q), PyTorch's kernel layout",
             "order each window's entries (a, q, c), row-major like the HWIO kernel, so that row . "
             "w.reshape(KH*KW*C, F) is the convolution: window.reshape(-1) of an (KH, KW, C) window does it",
-            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "cab")),
+            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "cab"),
+            zh=("每一行按通道优先 (c, a, q) 排列（PyTorch 的卷积核布局）",
+                "每个窗口内的元素按 (a, q, c) 排列，与 HWIO 卷积核一样是行优先，这样 row . "
+                "w.reshape(KH*KW*C, F) 才是卷积：把 (KH, KW, C) 的窗口做 window.reshape(-1) 即可")),
     Mistake("each row in (q, a, c) order (the window's columns before its rows)",
             "take the window x_pad[n, i*s:i*s+KH, j*s:j*s+KW, :] as it is and flatten it row-major",
-            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "bac")),
+            lambda x_pad, kh, kw, s: _im2col_reordered(x_pad, kh, kw, s, "bac"),
+            zh=("每一行按 (q, a, c) 排列（窗口的列排在行前面）",
+                "直接取窗口 x_pad[n, i*s:i*s+KH, j*s:j*s+KW, :]，按行优先展平")),
     Mistake("the windows in column-major order (j before i)",
             "row number r = (n*OH + i)*OW + j: loop over n, then i, then j (the order of y.reshape(N, OH, OW, F))",
-            _im2col_windows_column_major),
+            _im2col_windows_column_major,
+            zh=("窗口按列优先顺序排列（先 j 后 i）",
+                "第 r = (n*OH + i)*OW + j 行：依次循环 n、i、j（即 y.reshape(N, OH, OW, F) 的顺序）")),
     Mistake("the stride ignored (a window at every pixel)",
             "window (i, j) starts at (i*s, j*s), and there are OH = (Hp - KH) // s + 1 of them per column",
-            lambda x_pad, kh, kw, s: im2col(x_pad, kh, kw, 1, 1)),
+            lambda x_pad, kh, kw, s: im2col(x_pad, kh, kw, 1, 1),
+            zh=("忽略了步幅（每个像素都取一个窗口）",
+                "窗口 (i, j) 从 (i*s, j*s) 开始，每一列共有 OH = (Hp - KH) // s + 1 个窗口")),
 ]
 
 
@@ -142,7 +165,7 @@ def check_im2col(fn):
                                ((2, 6, 6, 2), 2, 2, 2)]:
         x_pad = rng.standard_normal(x_shape)
         cases.append(((x_pad, kh, kw, s), im2col(x_pad, kh, kw, s, s),
-                      f"x_pad {x_shape}, {kh}x{kw} windows, stride {s}"))
+                      tr(f"x_pad {x_shape}, {kh}x{kw} windows, stride {s}", f"x_pad {x_shape}，{kh}x{kw} 窗口，步幅 {s}")))
     return _check_arrays(fn, cases, "im2col", rtol=0, atol=0, mistakes=IM2COL_MISTAKES)
 
 
@@ -161,10 +184,15 @@ GEMM_MISTAKES = [
     Mistake("the kernel matrix made with w.reshape(F, KH*KW*C).T",
             "w is stored (KH, KW, C, F) with F last: w.reshape(KH*KW*C, F) keeps each column one filter; "
             "reshaping to (F, -1) mixes filters and taps",
-            _kernel_rows_reshaped_f_first),
+            _kernel_rows_reshaped_f_first,
+            zh=("用 w.reshape(F, KH*KW*C).T 得到卷积核矩阵",
+                "w 的存储顺序是 (KH, KW, C, F)，F 在最后：w.reshape(KH*KW*C, F) 才能让每一列是一个滤波器；"
+                "reshape 成 (F, -1) 会把滤波器和卷积核位置混在一起")),
     Mistake("the kernel flattened channel-major (w.transpose(2, 0, 1, 3)) while the cols rows are (a, q, c)",
             "flatten the kernel in the same order as the rows of cols: w.reshape(KH*KW*C, F)",
-            _kernel_channel_major),
+            _kernel_channel_major,
+            zh=("卷积核按通道优先展平（w.transpose(2, 0, 1, 3)），而 cols 的行是 (a, q, c) 顺序",
+                "按 cols 每一行的顺序展平卷积核：w.reshape(KH*KW*C, F)")),
     FORWARD_MISTAKES[1],                                  # the bias forgotten
     FORWARD_MISTAKES[0],                                  # the kernel flipped
     *FORWARD_MISTAKES[3:],                                # the 'same' padding split
@@ -212,19 +240,30 @@ BACKWARD_MISTAKES = [
     Mistake("dx computed with the kernel flipped",
             "each output pixel sends dy[n, i, j, f] * w[:, :, :, f] back to the window it read, with w as it "
             "is (the flip appears only when dx is written as a full correlation of dy)",
-            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_reference_backward(dy, x, w[::-1, ::-1], s, p)[0])),
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_reference_backward(dy, x, w[::-1, ::-1], s, p)[0]),
+            zh=("计算 dx 时翻转了卷积核",
+                "每个输出像素把 dy[n, i, j, f] * w[:, :, :, f] 送回它读过的窗口，w 保持原样"
+                "（只有把 dx 写成 dy 的全互相关时才会出现翻转）")),
     Mistake("dx with the padding left on (dx_pad returned instead of dx)",
             "accumulate into a padded array, then crop the padding off: dx = dx_pad[:, top:top + H, left:left + W]",
-            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_dx_pad(dy, x, w, s, p))),
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dx=_dx_pad(dy, x, w, s, p)),
+            zh=("dx 没有去掉填充（返回了 dx_pad 而不是 dx）",
+                "先累加到带填充的数组里，再把填充裁掉：dx = dx_pad[:, top:top + H, left:left + W]")),
     Mistake("db not summed over the batch (one row per image, shape (N, F))",
             "the bias is shared by every image and pixel: db = dy.sum(axis=(0, 1, 2))",
-            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=(1, 2)))),
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=(1, 2))),
+            zh=("db 没有对批次求和（每张图一行，形状 (N, F)）",
+                "偏置被所有图像和像素共享：db = dy.sum(axis=(0, 1, 2))")),
     Mistake("db summed over the batch only (shape (OH, OW, F))",
             "sum over N, OH and OW: db = dy.sum(axis=(0, 1, 2))",
-            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=0))),
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, db=dy.sum(axis=0)),
+            zh=("db 只对批次求和（形状 (OH, OW, F)）",
+                "要对 N、OH 和 OW 都求和：db = dy.sum(axis=(0, 1, 2))")),
     Mistake("dw from the last image only (dw = ... instead of dw += ... in the loop over the batch)",
             "the kernel is shared by every image: accumulate dw over n as well",
-            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dw=_reference_backward(dy[-1:], x[-1:], w, s, p)[1])),
+            lambda dy, x, w, s, p: _with(dy, x, w, s, p, dw=_reference_backward(dy[-1:], x[-1:], w, s, p)[1]),
+            zh=("dw 只来自最后一张图（在批次循环里写了 dw = ...，而不是 dw += ...）",
+                "卷积核被所有图像共享：dw 也要对 n 累加")),
 ]
 
 
@@ -238,8 +277,8 @@ def _backward_cases(rng):
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
         y_shape = conv2d(x, w, None, s, padding)[0].shape
         dy = rng.standard_normal(y_shape)
-        label = f"x {x_shape}, w {w_shape}, stride {s}, {padding!r}"
-        cases.append(((dy, x, w, s, padding), _reference_backward(dy, x, w, s, padding), label))
+        cases.append(((dy, x, w, s, padding), _reference_backward(dy, x, w, s, padding),
+                      _label(x_shape, w_shape, s, padding)))
     return cases
 
 
@@ -297,15 +336,23 @@ def _col2im_stride_ignored(cols, x_pad_shape, kh, kw, s):
 
 OVERWRITE_FIX = ("pixels shared by overlapping windows must receive the SUM of their entries: "
                  "x_pad[...] += ..., never x_pad[...] = ...")
+OVERWRITE_ZH = ("col2im 把重叠部分覆盖掉了，而不是相加",
+                "被多个窗口共享的像素必须得到这些窗口对应元素的和：x_pad[...] += ...，绝不是 x_pad[...] = ...")
 COL2IM_MISTAKES = [
-    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_windows),
-    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_offsets),
+    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_windows,
+            zh=OVERWRITE_ZH),
+    Mistake("a col2im that overwrites overlaps instead of adding them", OVERWRITE_FIX, _col2im_overwrite_offsets,
+            zh=OVERWRITE_ZH),
     Mistake("reading each row in channel-major order (c, a, q)",
             "im2col ordered each row (a, q, c): reshape a row to (KH, KW, C), not (C, KH, KW)",
-            _col2im_channel_major),
+            _col2im_channel_major,
+            zh=("按通道优先顺序 (c, a, q) 读取每一行",
+                "im2col 的每一行是 (a, q, c) 顺序：把一行 reshape 成 (KH, KW, C)，而不是 (C, KH, KW)")),
     Mistake("the stride ignored (window (i, j) put back at (i, j))",
             "window (i, j) came from x_pad[:, i*s:i*s + KH, j*s:j*s + KW, :]: add it back there",
-            _col2im_stride_ignored),
+            _col2im_stride_ignored,
+            zh=("忽略了步幅（窗口 (i, j) 放回到了 (i, j)）",
+                "窗口 (i, j) 取自 x_pad[:, i*s:i*s + KH, j*s:j*s + KW, :]：要加回到那里")),
 ]
 
 
@@ -322,7 +369,7 @@ def check_col2im(fn):
         oh, ow = (shape[1] - kh) // s + 1, (shape[2] - kw) // s + 1
         cols = rng.standard_normal((shape[0] * oh * ow, kh * kw * shape[3]))
         cases.append(((cols, shape, kh, kw, s), col2im(cols, shape, kh, kw, s, s),
-                      f"x_pad {shape}, {kh}x{kw} windows, stride {s}"))
+                      tr(f"x_pad {shape}, {kh}x{kw} windows, stride {s}", f"x_pad {shape}，{kh}x{kw} 窗口，步幅 {s}")))
     return _check_arrays(fn, cases, "col2im", rtol=RTOL, atol=ATOL, mistakes=COL2IM_MISTAKES)
 
 
@@ -343,11 +390,15 @@ def _dx_overwriting(scatter):
 GEMM_BACKWARD_MISTAKES = [
     Mistake("dw computed as dY^T cols, an (F, KH*KW*C) matrix, reshaped to (KH, KW, C, F) without transposing",
             "dW = cols^T @ dY is (KH*KW*C, F), already in the kernel's order: dW.reshape(KH, KW, C, F)",
-            _dw_from_dyT_cols),
+            _dw_from_dyT_cols,
+            zh=("dw 用 dY^T cols 计算（一个 (F, KH*KW*C) 矩阵），没有转置就 reshape 成 (KH, KW, C, F)",
+                "dW = cols^T @ dY 是 (KH*KW*C, F)，已经是卷积核的顺序：dW.reshape(KH, KW, C, F)")),
     Mistake("dx from a col2im that overwrites overlaps instead of adding them",
-            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_windows)),
+            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_windows),
+            zh=("dx 来自一个把重叠部分覆盖掉（而不是相加）的 col2im", OVERWRITE_ZH[1])),
     Mistake("dx from a col2im that overwrites overlaps instead of adding them",
-            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_offsets)),
+            OVERWRITE_FIX, _dx_overwriting(_col2im_overwrite_offsets),
+            zh=("dx 来自一个把重叠部分覆盖掉（而不是相加）的 col2im", OVERWRITE_ZH[1])),
     *BACKWARD_MISTAKES[1:4],                 # dx not cropped, db not summed over N, H, W
 ]
 
@@ -374,14 +425,20 @@ def _receptive_field(layers, r=1, stride_first=False):
 
 RECEPTIVE_FIELD_MISTAKES = [
     Mistake("starting from r = 0 instead of 1 (one output pixel already sees one input pixel)",
-            "start with r = 1, jump = 1", lambda layers: _receptive_field(layers, r=0)),
+            "start with r = 1, jump = 1", lambda layers: _receptive_field(layers, r=0),
+            zh=("从 r = 0 开始，而不是 1（一个输出像素本来就能看到一个输入像素）", "从 r = 1、jump = 1 开始")),
     Mistake("the strides ignored (1 + sum of (k - 1))",
             "after a stride-s layer, neighbouring pixels are s times further apart in the input: "
             "multiply the jump by s, and grow r by (k - 1) * jump", lambda layers: _receptive_field(
-                [(k, 1) for k, _ in layers])),
+                [(k, 1) for k, _ in layers]),
+            zh=("忽略了步幅（1 + 各层 (k - 1) 之和）",
+                "经过步幅为 s 的层之后，相邻像素在输入上相距远了 s 倍：把 jump 乘以 s，"
+                "r 每层增加 (k - 1) * jump")),
     Mistake("a layer's stride applied to its own kernel (jump multiplied before r grows)",
             "a layer's stride spaces the pixels of the NEXT layers: r += (k - 1) * jump, then jump *= s",
-            lambda layers: _receptive_field(layers, stride_first=True)),
+            lambda layers: _receptive_field(layers, stride_first=True),
+            zh=("把一层的步幅用在了它自己的卷积核上（先乘 jump，再增加 r）",
+                "一层的步幅决定的是后面各层像素的间距：先 r += (k - 1) * jump，再 jump *= s")),
 ]
 
 
