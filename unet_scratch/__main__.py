@@ -396,7 +396,10 @@ def _check_outputs(args):
 
 def cmd_predict(args) -> int:
     from . import images, inference
+    from .serialization import clean_orphans
     _check_outputs(args)
+    for path in {os.path.dirname(os.path.abspath(p)) for p in (args.output, args.probabilities, args.overlay) if p}:
+        clean_orphans(path)                      # temporary files of a predict that was killed mid-write
     model = inference.load_model(args.weights)
     height, width, _ = images.image_info(args.input)
     channels = model.input_shape[-1]

@@ -34,6 +34,19 @@ def _check_batch_size(batch_size):
     return int(batch_size)
 
 
+def _check_channels(shape, channels, batch):
+    """ValueError naming the fix unless the last axis of ``shape`` holds ``channels`` channels."""
+    if shape[-1] == channels:
+        return
+    if batch and len(shape) == 4 and shape[1] == channels:
+        hint = "; the array looks channels-first (N, C, H, W): use images.transpose(0, 2, 3, 1)"
+    elif channels == 1 and shape[-1] == 3:
+        hint = "; convert RGB to grey with image.mean(axis=-1, keepdims=True)"
+    else:
+        hint = f"; images are NHWC (channels last), the model was built for {channels}"
+    raise ValueError(f"images have {shape[-1]} channels in the last axis, the model expects {channels}" + hint)
+
+
 def _as_batch(images, channels):
     """(H, W), (H, W, C) or (N, H, W, C) -> ((N, H, W, C) float array, whether it was one image)."""
     x = np.asarray(images)
@@ -45,15 +58,7 @@ def _as_batch(images, channels):
         x = x.astype(np.float32) / 255
     single = x.ndim < 4
     x = x[None, ..., None] if x.ndim == 2 else x[None] if x.ndim == 3 else x
-    if x.shape[-1] != channels:
-        if x.shape[1] == channels and x.ndim == 4 and not single:
-            hint = "; the array looks channels-first (N, C, H, W): use images.transpose(0, 2, 3, 1)"
-        elif channels == 1 and x.shape[-1] == 3:
-            hint = "; convert RGB to grey with image.mean(axis=-1, keepdims=True)"
-        else:
-            hint = f"; images are NHWC (channels last), the model was built for {channels}"
-        raise ValueError(f"images have {x.shape[-1]} channels in the last axis, the model expects {channels}"
-                         + hint)
+    _check_channels(x.shape, channels, batch=not single)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"images must be float in [0, 1] (or uint8), got {x.dtype}")
     check_finite(x, "images")
@@ -262,8 +267,8 @@ def predict_tiled(model, image, tile=None, margin=None, blend=True, batch_size=4
     shape = np.shape(image)
     if len(shape) not in (2, 3):
         raise ValueError("predict_tiled takes one image (H, W) or (H, W, C); loop over a batch")
-    if len(shape) == 3 and shape[-1] != model.input_shape[-1]:
-        _as_batch(np.empty((1, 1, shape[-1]), np.float32), model.input_shape[-1])   # the channel message
+    if len(shape) == 3:
+        _check_channels(shape, model.input_shape[-1], batch=False)
     plan = tile_plan(model, shape[0], shape[1], tile, margin)
     check_memory(model, shape, tile, batch_size, margin, max_memory)
     x, single = _as_batch(image, model.input_shape[-1])

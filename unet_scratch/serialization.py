@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import time
 import zipfile
 
@@ -92,11 +93,15 @@ def atomic_write_text(path, text: str) -> str:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except PermissionError:
+        return True                              # exists, but belongs to another user
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0 if isinstance(pid, int) else False   # exists but belongs to someone else
     return True
+
+
+# .tmp-<pid>-<8 hex digits><suffix> (this module), or .tmp-<8 random characters>.npz (older versions, mkstemp)
+_TMP_NAME = re.compile(r"^\.tmp-(?:(\d+)-[0-9a-f]{8}\.\w+|[a-z0-9_]{8}\.npz)$")
 
 
 def clean_orphans(folder) -> list[str]:
@@ -111,13 +116,13 @@ def clean_orphans(folder) -> list[str]:
     except OSError:
         return removed
     for name in names:
-        if not name.startswith(TMP_PREFIX):
+        match = _TMP_NAME.match(name)
+        if match is None:
             continue
         path = os.path.join(folder, name)
-        pid_text = name[len(TMP_PREFIX):].split("-", 1)[0]
         try:
-            if pid_text.isdigit() and "-" in name[len(TMP_PREFIX):]:
-                orphan = not _pid_alive(int(pid_text))
+            if match.group(1) is not None:
+                orphan = not _pid_alive(int(match.group(1)))
             else:
                 orphan = os.path.getmtime(path) < _STARTED
             if orphan and os.path.isfile(path):

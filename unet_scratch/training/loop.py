@@ -139,7 +139,7 @@ def _describe(change):
     if what in ("data", "val_data"):
         return f"{'training' if what == 'data' else 'validation'} data (images, masks or weight maps) differ"
     if what.startswith("model: saved with "):
-        return f"{what}{what[len('model: saved with '):] and ''}={before!r} (this model: {now!r})"
+        return f"{what}={before!r} (this model: {now!r})"
     return f"{what} {before!r} -> {now!r}"
 
 
