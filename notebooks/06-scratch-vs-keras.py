@@ -24,8 +24,9 @@
 #    (`unet_scratch.parity.compare`), with a plot;
 # 3. step for step, when both are **trained in lockstep** with SGD and with Adam (`parity.lockstep`).
 #
-# Along the way: why the gradients are compared *teacher-forced* (float32 near-ties in max-pooling), and the
-# Keras API changes that break the article's code on Keras 3.
+# Along the way: why the gradients are compared *teacher-forced* (float32 near-ties in max-pooling), and
+# where the Keras 2 spellings that fail on Keras 3 really come from (not from the article: from the Keras
+# U-Net repository its code follows).
 #
 # We use the **full-width** network (64 filters at the top, depth 4: the article's 31 million parameters) on
 # tiny 32x32 images, so that everything runs in seconds on a laptop CPU; only the training run of
@@ -49,8 +50,9 @@ SIZE = 32                        # divisible by 2**4 = 16, as a depth-4 'same' U
 # %% [markdown]
 # ## 1. The same network, twice
 #
-# `build_keras_unet` is the article's `unet(input_size)` function, written for Keras 3, with every layer
-# named like its scratch twin. `UNet` is our NumPy model. Both take the article's defaults: $3 \times 3$ ReLU
+# `build_keras_unet(input_shape)` is the article's `unet(input_shape)` function (its section 5.2, whose
+# code, down to `tf.keras.Model(inputs=[inputs], outputs=[outputs])`, runs unchanged on Keras 3), with
+# every layer named like its scratch twin. `UNet` is our NumPy model. Both take the article's defaults: $3 \times 3$ ReLU
 # convolutions with $64 \cdot 2^{\ell - 1}$ filters at level $\ell$, $2 \times 2$ max-pooling, dropout 0.5,
 # $2 \times 2$ stride-2 transposed convolutions and a $1 \times 1$ sigmoid head. A model is fully
 # convolutional, so the parameter count does not depend on the image size: it is the article's
@@ -132,9 +134,11 @@ except ValueError as err:
 # * a gradient passes when $\lVert g_{\text{scratch}} - g_{\text{keras}} \rVert / \lVert g_{\text{keras}} \rVert \le 10^{-4}$.
 #
 # The result is a `ParityReport`: `print(report)` gives the table, `.verdict()` one line,
-# `.to_dict()` plain Python data (for a CI log or a JSON file) and `.plot()` the figure below. The table
+# `.to_dict()` plain Python data (for a CI log or a JSON file) and `.plot()` a quick figure. The table
 # holds raw errors, which differ from machine to machine in their last digits, so that cell's output is not
-# compared by the tests (`# NBVAL_IGNORE_OUTPUT`); the verdict after it is.
+# compared by the tests (`# NBVAL_IGNORE_OUTPUT`); the verdict after it is. That verdict is stricter than the
+# report's pass rule: it asks every layer output to agree within $10^{-6}$ and every gradient within
+# $10^{-5}$ relative, bounds chosen well above the errors seen so that the text is the same on every machine.
 
 # %%
 y = data.load("membranes", "train", n=2, size=SIZE)[1]           # the membrane masks, {0, 1}
@@ -164,14 +168,45 @@ for k, v in verdict.items():
 again = stable_verdict(compare(model, kmodel, x, y))             # the same verdict on a second run
 print("same verdict on a second run:", again == verdict)
 
+# %% [markdown]
+# The figure plots the errors of `report.to_dict()` against both sets of bounds: the report's pass rule
+# (solid lines) and the stricter bounds of the verdict above (dotted lines). A log axis cannot show an
+# error of exactly 0, so those layers get their own marker at the bottom, named in the legend.
+
 # %%
-ax = report.plot()
-ax.set_title("Scratch vs Keras, full-width U-Net at 32x32: every layer far below the tolerance lines")
+rows = report.to_dict()["rows"]
+fwd = [r for r in rows if r["kind"] == "forward"]
+grd = [r for r in rows if r["kind"] == "gradient" and r["name"].endswith("/kernel")]
+where = {r["name"]: i for i, r in enumerate(fwd)}
+series = [("layer output: max |scratch - Keras|", list(range(len(fwd))), [r["max_abs"] for r in fwd], "o", 0.25),
+          ("kernel gradient: relative error", [where[r["name"].split("/")[0]] for r in grd],
+           [r["rel"] for r in grd], "s", 0.75)]
+ZERO_AT = 1e-11                                       # where an exact 0 is drawn on the log axis
+fig, ax = plt.subplots(figsize=(11, 4.2), dpi=100)
+for label, xs, errs, marker, colour in series:
+    xs, errs = np.array(xs), np.array(errs)
+    ax.semilogy(xs[errs > 0], errs[errs > 0], marker, ms=4, color=plt.cm.viridis(colour), label=label)
+    if np.any(errs == 0):
+        ax.semilogy(xs[errs == 0], np.full(np.sum(errs == 0), ZERO_AT), "v", ms=6, mfc="none",
+                    color=plt.cm.viridis(colour), label=f"{label.split(':')[0]}: exactly 0 (drawn at {ZERO_AT:g})")
+ax.axhline(FORWARD_ATOL, color=plt.cm.viridis(0.25), lw=1, label=f"report: outputs pass at atol {FORWARD_ATOL:g} (+ rtol {FORWARD_ATOL:g})")
+ax.axhline(GRAD_RTOL, color=plt.cm.viridis(0.75), lw=1, label=f"report: gradients pass at {GRAD_RTOL:g} relative")
+ax.axhline(1e-6, color=plt.cm.viridis(0.25), lw=1, ls=":", label="verdict above: outputs within 1e-6")
+ax.axhline(1e-5, color=plt.cm.viridis(0.75), lw=1, ls=":", label="verdict above: gradients within 1e-5")
+ax.set_xticks(range(len(fwd)), [r["name"] for r in fwd], rotation=90, fontsize=7)
+ax.set_ylim(ZERO_AT / 3, 1e-3)
+ax.set_xlabel("layer, in the order of the forward pass")
+ax.set_ylabel("error (unitless, log scale)")
+ax.set_title("Scratch vs Keras, full-width U-Net at 32x32: every error lies far below every bound",
+             fontsize=10, loc="left")
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Notice how small and how flat the errors are: $10^{-8}$ to $10^{-7}$ in every layer, the rounding of
-# float32 sums done in a different order, with no growth along the 33 layers.
+# Notice how small and how flat the errors are: the layer outputs differ by about $10^{-9}$ to $10^{-7}$
+# (the first few layers not at all), the kernel gradients by about $10^{-7}$ to $10^{-6}$ relative: the
+# rounding of float32 sums done in a different order, with no growth along the 33 layers.
 #
 # ## 5. Why the gradients are compared teacher-forced
 #
@@ -239,14 +274,27 @@ for opt, lr in [("SGD", 0.01), ("Adam", 1e-3)]:        # depth 4 as before, 16 f
     knet = build_keras_unet(input_shape=(SIZE, SIZE, 1), base_filters=16, seed=0)
     runs[opt] = lockstep(net, knet, batches, optimizer=opt.lower(), steps=10, learning_rate=lr)
 
-fig, ax = plt.subplots(2, 2, figsize=(10, 6.4), dpi=100)
+fig, ax = plt.subplots(2, 2, figsize=(10, 6.6), dpi=100)
 for row, (opt, res) in zip(ax, runs.items()):
-    res.plot(ax=row)
+    steps = np.arange(1, len(res.rel_diff) + 1)
+    row[0].plot(steps, res.scratch_losses, "o-", ms=3, color=plt.cm.viridis(0.25), label="scratch (NumPy)")
+    row[0].plot(steps, res.keras_losses, "--", color=plt.cm.viridis(0.75), label="Keras")
     row[0].set_title(f"{opt}: the scratch and Keras loss curves lie on top of each other", fontsize=9)
-    row[1].set_title(f"{opt}: relative gap stays near float32 rounding", fontsize=9)
-    row[0].set_xlabel("training step (batch of 2 images, 32x32)")
-    row[1].set_xlabel("training step (batch of 2 images, 32x32)")
-    row[1].set_ylabel("relative loss gap (unitless)", fontsize=8)
+    row[0].set_ylabel("binary cross-entropy (unitless)", fontsize=8)
+    row[0].legend(fontsize=8)
+    gap = np.asarray(res.rel_diff)
+    row[1].semilogy(steps[gap > 0], gap[gap > 0], "o", ms=4, color=plt.cm.viridis(0.25), label="relative loss gap")
+    if np.any(gap == 0):
+        row[1].semilogy(steps[gap == 0], np.full(np.sum(gap == 0), ZERO_AT), "v", ms=6, mfc="none",
+                        color=plt.cm.viridis(0.25), label=f"exactly 0 (drawn at {ZERO_AT:g})")
+    row[1].axhline(GRAD_RTOL, color="grey", lw=1, label=f"lockstep passes below {GRAD_RTOL:g}")
+    row[1].axhline(1e-5, color="grey", lw=1, ls=":", label="the check below: 1e-5")
+    row[1].set_ylim(ZERO_AT / 3, 1e-3)
+    row[1].set_title(f"{opt}: the gap stays at float32 rounding or exactly 0", fontsize=9)
+    row[1].set_ylabel("|L_scratch - L_Keras| / L_Keras", fontsize=8)
+    row[1].legend(fontsize=7, loc="center right")
+    for a in row:
+        a.set_xlabel("training step (batch of 2 images, 32x32)")
 fig.tight_layout()
 plt.show()
 
@@ -257,19 +305,29 @@ for opt, res in runs.items():
           "| every step's loss gap below 1e-5:", res.max_rel_diff < 1e-5)
 
 # %% [markdown]
-# ## 7. Keras API drift: why the article's code fails on Keras 3
+# ## 7. Keras API drift: where the Keras 2 spellings come from
 #
-# The article was written for Keras 2. Three of its lines fail on Keras 3 (run here on the installed Keras):
+# The article's code (its section 5.2) is not the problem: it builds the model with
+# `tf.keras.Model(inputs=[inputs], outputs=[outputs])`, runs unchanged on Keras 3, and stops there: it has no
+# `compile` and no `fit`, so its training is not specified at all (chapter 10 lists what else it leaves out).
+# The Keras 2 spellings that readers paste next to it, and that fail on Keras 3, come from
+# **zhixuhao/unet**, the most-forked Keras U-Net, whose layer layout and variable names the article's code
+# follows (`conv1` ... `conv9`, `drop4`, `drop5`, `up6` ...; its function is `unet(pretrained_weights=None,
+# input_size=(256, 256, 1))`, the article's `unet(input_shape)`). There, `model.py` built the model with
+# `Model(input=inputs, output=conv10)` in its earlier versions and compiles it with `Adam(lr=1e-4)`,
+# `main.py` trains with `model.fit_generator(...)`, and `data.py` feeds it from Keras's
+# `ImageDataGenerator`. Run here on the installed Keras:
 #
-# | article (Keras 2) | Keras 3 | what Keras 3 says |
+# | zhixuhao/unet (Keras 2) | Keras 3 | what Keras 3 says |
 # |---|---|---|
 # | `Model(input=inputs, output=conv10)` | `Model(inputs=inputs, outputs=conv10)` | `ValueError` (unrecognized keyword arguments) |
 # | `Adam(lr=1e-4)` | `Adam(learning_rate=1e-4)` | `ValueError` (argument not recognized) |
 # | `model.fit_generator(gen, ...)` | `model.fit(gen, ...)` (also takes generators and `tf.data`) | `AttributeError` |
 #
-# Other drift you may meet: `from keras.layers import merge` and `merge(..., mode='concat')` became
-# `concatenate`; `Conv2D(64, 3, 3)` (Keras 1's separate kernel sizes) now means `strides=3`; and a
-# `Dropout` layer is active only when `training=True` (in `fit`, not in `predict`).
+# Other drift you may meet in older code: `from keras.layers import merge` and `merge(..., mode='concat')`
+# became `concatenate`; `Conv2D(64, 3, 3)` (Keras 1's separate kernel sizes) now means `strides=3`;
+# `ImageDataGenerator` is gone from Keras 3 (appendix A); and a `Dropout` layer is active only when
+# `training=True` (in `fit`, not in `predict`).
 
 # %%
 tiny_in = keras.Input((16, 16, 1))
@@ -323,8 +381,10 @@ print("ALL PASS:", all(checks.values()))
 # 3. `order_of_magnitude(err)`: the exponent a stable verdict prints.
 #
 # **Exercise 1.** PyTorch stores a `Conv2d` kernel as $(F, C_{in}, K_H, K_W)$ ("OIHW"); Keras and this course
-# as $(K_H, K_W, C_{in}, F)$ ("HWIO"). Write `oihw_to_hwio(w)`. (Careful: `w.T` has the right shape for a
-# square kernel, and the wrong values.)
+# as $(K_H, K_W, C_{in}, F)$ ("HWIO"). Write `oihw_to_hwio(w)`. Worked example: a $(4, 2, 3, 3)$ PyTorch kernel
+# (4 filters reading 2 channels) becomes $(3, 3, 2, 4)$, and `w_keras[a, q, c, f] == w_torch[f, c, a, q]`. The
+# check names the classic mistakes: `w.T` (the right shape for a square kernel, and the wrong values), the
+# channels swapped (Keras's `Conv2DTranspose` layout), a reshape instead of a transpose.
 
 # %%
 from unet_scratch.exercises.ch06 import (check_count_routing_differences, check_oihw_to_hwio,
@@ -335,7 +395,7 @@ def oihw_to_hwio(w):
     return np.transpose(w, (2, 3, 1, 0))
     ### END SOLUTION
 
-check_oihw_to_hwio(oihw_to_hwio)
+check_oihw_to_hwio(oihw_to_hwio);
 
 
 # %% [markdown]
@@ -343,7 +403,8 @@ check_oihw_to_hwio(oihw_to_hwio)
 # $(N, H, W, C)$ ($H$, $W$ even), the number of $2 \times 2$ stride-2 pooling windows whose **first**
 # maximum (row-major order inside the window, as TensorFlow picks it) is a different pixel in $a$ than in $b$.
 # Hint: reshape to $(N, H/2, 2, W/2, 2, C)$ and bring the two window axes last. A window whose maximum
-# *value* changes but whose winner does not, does not count.
+# *value* changes but whose winner does not, does not count. The check names the classic mistakes: comparing
+# the maximum values, comparing the sets of tied maxima, routing to the last maximum.
 
 # %%
 def count_routing_differences(a, b):
@@ -355,7 +416,7 @@ def count_routing_differences(a, b):
     return int(np.sum(first_max(a) != first_max(b)))
     ### END SOLUTION
 
-check_count_routing_differences(count_routing_differences)
+check_count_routing_differences(count_routing_differences);
 
 
 # %% [markdown]
@@ -363,6 +424,8 @@ check_count_routing_differences(count_routing_differences)
 # `order_of_magnitude(err)`: the integer $k$ with $10^k \le \text{err} < 10^{k+1}$ (so $9.7 \times 10^{-7}$
 # gives $-7$: *floor*, not round), or `None` for an error of exactly 0. Then think about why
 # $9.7 \times 10^{-7}$ is a bad value to print this way: one run's $1.02 \times 10^{-6}$ would print $-6$.
+# The check names the classic mistakes: rounding to the nearest integer, rounding up (or `int()`, which rounds
+# a negative logarithm towards zero).
 
 # %%
 def order_of_magnitude(err):
@@ -372,7 +435,7 @@ def order_of_magnitude(err):
     return int(np.floor(np.log10(err)))
     ### END SOLUTION
 
-check_order_of_magnitude(order_of_magnitude)
+check_order_of_magnitude(order_of_magnitude);
 
 # %% [markdown]
 # **Exercises in this chapter:** 1. `oihw_to_hwio` (weights from another framework's layout),
