@@ -16,11 +16,12 @@
 # %% [markdown]
 # # 09 · Going fast: the Numba and CuPy backends, and a benchmark against TensorFlow
 #
-# **What you will build:** a chunked im2col convolution by hand, a small Numba kernel (2x2 max-pooling with
-# `prange`), a fused bias + ReLU kernel, and the FLOP and byte counts that say how fast a convolution *can* go.
+# **What you will build:** a chunked im2col convolution by hand, a convolution by Winograd's
+# $F(2\times2, 3\times3)$ as 16 matrix products, a small Numba kernel (2x2 max-pooling with `prange`), a fused
+# bias + ReLU kernel, and the FLOP count that says how fast a convolution *can* go.
 # **What you will check:**
 # 1. that the Numba backend gives the NumPy reference's numbers (float32, $\mathrm{rtol} = \mathrm{atol} = 10^{-5}$)
-#    for every op and for a whole U-Net, forward **and** backward;
+#    for every op, on its im2col **and** its Winograd paths, and for a whole U-Net, forward **and** backward;
 # 2. how the backends compare with TensorFlow: a small benchmark run live, and the committed full-size results
 #    (per model and per layer, against the machine's measured matrix-product peak).
 #
@@ -73,8 +74,11 @@ print("after the block: ", get_backend())
 
 # %% [markdown]
 # **Setup: warm up Numba.** Numba compiles a kernel the first time it is called with a new combination of
-# argument types, which takes seconds. The package's kernels are compiled with `cache=True`, so the machine
-# code is stored next to the source (`__pycache__/*.nbi, *.nbc`) and later processes only load it. This cell
+# argument types, which takes seconds. In the default (serial) mode the package's kernels are compiled with
+# `cache=True`, so the machine code is stored next to the source (`__pycache__/*.nbi, *.nbc`) and later
+# processes only load it. With `UNET_SCRATCH_NUMBA_PARALLEL=1` the cache is off (`cache=not PARALLEL` in
+# `kernels/numba_loops.py`): Numba's cache index does not record the `parallel` flag, so a shared cache would
+# hand one mode's machine code to the other, and parallel mode compiles afresh in every process. This cell
 # calls every kernel once, in float32 and float64, so that no compile time lands in a timing below.
 
 # %%
@@ -199,10 +203,48 @@ print("float32, Winograd vs reference: max |difference| / max |y| below 2e-6:",
 
 # %% [markdown]
 # The backend uses it where the matrix products dominate: 3x3 stride-1 convs with at least 16 input and
-# output channels and at least $32 \times 32$ outputs (the first layer, $C = 1$, stays with im2col; below
-# $32 \times 32$ transforming a $3 \times 3 \times 1024 \times 1024$ kernel costs what the smaller GEMMs save).
-# Rounding differs from im2col's by a few units in the last place: about $10^{-6}$ relative in float32,
-# $10^{-15}$ in float64, well inside the course's tolerance.
+# output channels and at least $32 \times 32$ outputs (`numba_winograd.use_winograd`; the first layer, $C = 1$,
+# stays with im2col; below $32 \times 32$ transforming a $3 \times 3 \times 1024 \times 1024$ kernel costs what
+# the smaller GEMMs save). Rounding differs from im2col's by a few units in the last place: about $10^{-6}$
+# relative in float32, $10^{-15}$ in float64, well inside the course's tolerance.
+#
+# **Exercise 1 (Winograd, naive tiles to 16 matrix products).** Write `winograd_conv3x3(x, w)`: the 'valid'
+# $3 \times 3$ stride-1 convolution (Keras's cross-correlation, no kernel flip) of $x$: $(N, H, W, C)$, with
+# $H - 2$ and $W - 2$ even, by $w$: $(3, 3, C, F)$, giving $y$: $(N, H - 2, W - 2, F)$, in four steps:
+#
+# 1. the kernel transform $U_{:,:,c,f} = G\, w_{:,:,c,f}\, G^T$ for every channel pair: $U$ is $(4, 4, C, F)$;
+# 2. the input tiles: output tile $(t, u)$ covers output pixels $2t, 2t+1$ and $2u, 2u+1$ and reads the
+#    $4 \times 4$ input patch $d$ at rows $2t \dots 2t+3$, columns $2u \dots 2u+3$: neighbouring patches
+#    **overlap** by 2 pixels. Transform each: $V = B^T d\, B$, per channel, $(N, T, U, 4, 4, C)$ in all, with
+#    $T = (H-2)/2$, $U = (W-2)/2$;
+# 3. the products: for each of the 16 positions $(i, j)$ of the $4 \times 4$ grid, one matrix product over the
+#    channels, $M_{\ldots, i, j, :} = V_{\ldots, i, j, :}\, U_{i, j}$ ($C \to F$);
+# 4. the output transform $Y = A^T M A$ per tile, $(N, T, U, 2, 2, F)$, then the tiles put back in place:
+#    $(N, T, 2, U, 2, F) \to (N, H-2, W-2, F)$.
+#
+# `np.einsum` writes each step in one line (`"ia,abcf,jb->ijcf"` for step 1); loops over the tiles are fine
+# too. The worked example is the one-tile cell above. The check compares with the reference in float64 and
+# names the classic mistakes: the kernel flipped, $B$ and $B^T$ exchanged, the tiles put back by a reshape
+# alone.
+
+# %%
+from unet_scratch.exercises.ch09 import check_bias_relu_rows, check_conv_flops, check_winograd_conv3x3
+
+def winograd_conv3x3(x, w):
+    ### BEGIN SOLUTION
+    n, h, wd, c = x.shape
+    t, u = (h - 2) // 2, (wd - 2) // 2
+    U = np.einsum("ia,abcf,jb->ijcf", G, w, G)                          # (4, 4, C, F)
+    rows = 2 * np.arange(t)[:, None] + np.arange(4)                     # (T, 4): overlapping patches
+    cols = 2 * np.arange(u)[:, None] + np.arange(4)                     # (U, 4)
+    d = x[:, rows[:, None, :, None], cols[None, :, None, :], :]         # (N, T, U, 4, 4, C)
+    V = np.einsum("ia,ntuabc,jb->ntuijc", BT, d, BT)                    # B^T d B
+    M = np.einsum("ntuijc,ijcf->ntuijf", V, U)                          # 16 GEMMs over the channels
+    Y = np.einsum("pi,ntuijf,qj->ntupqf", AT, M, AT)                    # (N, T, U, 2, 2, F)
+    return Y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * t, 2 * u, w.shape[3])
+    ### END SOLUTION
+
+check_winograd_conv3x3(winograd_conv3x3);
 
 # %% [markdown]
 # ## 4. A small readable Numba kernel
@@ -246,13 +288,13 @@ maxpool2x2(xp, yp)
 print("our Numba max-pool == reference maxpool2d:", np.array_equal(yp, ops.maxpool2d(xp, 2)[0]))
 
 # %% [markdown]
-# **Exercise 3 (fused bias + ReLU).** Write a Numba kernel `bias_relu_rows(y, b)` that overwrites
+# **Exercise 2 (fused bias + ReLU).** Write a Numba kernel `bias_relu_rows(y, b)` that overwrites
 # $y \in \mathbb{R}^{M \times F}$ with $\max(y + b, 0)$, row by row, **in place** (one pass instead of the two of
-# `add_bias_rows` and `relu_forward`). Use `@njit` and a `prange` over the rows.
+# `add_bias_rows` and `relu_forward`). Use `@njit` and a `prange` over the rows. Worked example: a row
+# $(-1, 0.5)$ with $b = (0.5, -1)$ becomes $(0, 0)$; $(2, 3)$ becomes $(2.5, 2)$. The check names the classic
+# mistakes: the ReLU before the bias, either one forgotten, the result returned instead of written into $y$.
 
 # %%
-from unet_scratch.exercises.ch09 import check_arithmetic_intensity, check_bias_relu_rows, check_conv_flops
-
 @njit(cache=True)
 def bias_relu_rows(y, b):
     ### BEGIN SOLUTION
@@ -263,7 +305,7 @@ def bias_relu_rows(y, b):
             y[r, k] = v if v > 0.0 else 0.0
     ### END SOLUTION
 
-check_bias_relu_rows(bias_relu_rows)
+check_bias_relu_rows(bias_relu_rows);
 
 
 # %% [markdown]
@@ -271,27 +313,41 @@ check_bias_relu_rows(bias_relu_rows)
 #
 # Each op on random inputs in float32, the Numba backend against the reference, with the course's float32
 # tolerance $|a - b| \le 10^{-5} + 10^{-5} |b|$ (`np.allclose(a, b, rtol=1e-5, atol=1e-5)`): forward outputs
-# and every backward output.
+# and every backward output. The sizes are chosen so that **both** convolution paths run: a $32 \times 32$
+# conv with 16 channels in and out goes through Winograd (forward, and the input gradient, which is Winograd
+# too when $C \le F$), a $16 \times 16$ conv with 8 channels through im2col. The last column says which.
 
 # %%
+from unet_scratch.kernels.numba_winograd import use_winograd
+
 def same(a, b):
     if isinstance(a, tuple):
         return all(same(p, q) for p, q in zip(a, b))
     return a is None and b is None or (a.dtype == b.dtype and np.allclose(a, b, rtol=1e-5, atol=1e-5))
 
+def conv_path(x, w, stride):
+    out = (x.shape[1] // stride, x.shape[2] // stride)
+    return "Winograd" if use_winograd(w.shape[:2], (stride, stride), w.shape[2], w.shape[3], out) else "im2col"
+
 r = np.random.default_rng(1)
-x = r.standard_normal((2, 16, 16, 8), dtype=np.float32)
+x8 = r.standard_normal((2, 16, 16, 8), dtype=np.float32)
+x16 = r.standard_normal((2, 32, 32, 16), dtype=np.float32)
+w16 = r.standard_normal((3, 3, 16, 16), dtype=np.float32) * 0.1
+w32 = r.standard_normal((3, 3, 16, 32), dtype=np.float32) * 0.1
+w84 = r.standard_normal((3, 3, 8, 4), dtype=np.float32) * 0.2
 cases = {
-    "conv2d 3x3 same":         ("conv2d", (x, r.standard_normal((3, 3, 8, 4), dtype=np.float32) * 0.2,
-                                           r.standard_normal(4, dtype=np.float32), 1, "same")),
-    "conv2d 3x3 stride 2":     ("conv2d", (x, r.standard_normal((3, 3, 8, 16), dtype=np.float32) * 0.2,
-                                           None, 2, "valid")),
-    "conv2d_transpose 2x2/2":  ("conv2d_transpose", (x, r.standard_normal((2, 2, 4, 8), dtype=np.float32) * 0.2,
-                                                     r.standard_normal(4, dtype=np.float32), 2, "same")),
-    "maxpool2d 2x2":           ("maxpool2d", (x, 2)),
-    "relu":                    ("relu", (x,)),
+    "conv2d 3x3 32x32, 16->16":  ("conv2d", (x16, w16, r.standard_normal(16, dtype=np.float32), 1, "same"),
+                                  conv_path(x16, w16, 1)),
+    "conv2d 3x3 32x32, 16->32":  ("conv2d", (x16, w32, None, 1, "same"), conv_path(x16, w32, 1)),
+    "conv2d 3x3 16x16, 8->4":    ("conv2d", (x8, w84, r.standard_normal(4, dtype=np.float32), 1, "same"),
+                                  conv_path(x8, w84, 1)),
+    "conv2d 3x3 stride 2":       ("conv2d", (x16, w16, None, 2, "valid"), conv_path(x16, w16, 2)),
+    "conv2d_transpose 2x2/2":    ("conv2d_transpose", (x8, r.standard_normal((2, 2, 4, 8), dtype=np.float32) * 0.2,
+                                                       r.standard_normal(4, dtype=np.float32), 2, "same"), ""),
+    "maxpool2d 2x2":             ("maxpool2d", (x16, 2), ""),
+    "relu":                      ("relu", (x16,), ""),
 }
-for label, (name, args) in cases.items():
+for label, (name, args, path) in cases.items():
     outs = {}
     for backend_name in ("numpy", "numba"):
         with use_backend(backend_name):
@@ -299,26 +355,32 @@ for label, (name, args) in cases.items():
             y, cache = getattr(k, name)(*args)
             dy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
             outs[backend_name] = (y, getattr(k, name + "_backward")(dy, cache))
-    print(f"{label:<25} forward {same(outs['numba'][0], outs['numpy'][0])}, "
-          f"backward {same(outs['numba'][1], outs['numpy'][1])}")
+    print(f"{label:<26} forward {same(outs['numba'][0], outs['numpy'][0])}, "
+          f"backward {same(outs['numba'][1], outs['numpy'][1])}  {path}")
 
 
 # %% [markdown]
-# And a whole U-Net (depth 3, 8 filters at the top, dropout on with the same seeds on both sides): the output,
-# the input gradient and every parameter gradient.
+# And a whole U-Net (depth 3, 16 filters at the top, $64 \times 64$, dropout on with the same seeds on both
+# sides): the output, the input gradient and every parameter gradient. Its two top levels ($64 \times 64$ with
+# 16 channels, $32 \times 32$ with 32) run their convolutions through Winograd; the first conv ($C = 1$), the
+# deeper levels and the $1 \times 1$ head through im2col.
 
 # %%
 def unet_pass(backend_name):
-    model = UNet(input_shape=(32, 32, 1), base_filters=8, depth=3, seed=3)
-    xu = np.random.default_rng(4).random((2, 32, 32, 1), dtype=np.float32)
+    model = UNet(input_shape=(64, 64, 1), base_filters=16, depth=3, seed=3)
+    xu = np.random.default_rng(4).random((2, 64, 64, 1), dtype=np.float32)
     with use_backend(backend_name):
         y = model.forward(xu, training=True)
         dy = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
         dx = model.backward(dy)
-    return y, dx, {k: v.copy() for k, v in model.grads.items()}
+    return model, y, dx, {k: v.copy() for k, v in model.grads.items()}
 
-y0, dx0, g0 = unet_pass("numpy")
-y1, dx1, g1 = unet_pass("numba")
+net, y0, dx0, g0 = unet_pass("numpy")
+_, y1, dx1, g1 = unet_pass("numba")
+convs = [l for l in net.layers if type(l).__name__ == "Conv2D"]
+by_winograd = [l.name for l in convs if use_winograd(l.params["kernel"].shape[:2], (1, 1), l.input_shape[-1],
+                                                     l.params["kernel"].shape[-1], l.output_shape[1:3])]
+print(f"convolutions on the Winograd path: {len(by_winograd)} of {len(convs)}:", ", ".join(by_winograd))
 print("U-Net output, Numba == NumPy:        ", same(y1, y0))
 print("U-Net input gradient, Numba == NumPy:", same(dx1, dx0))
 print(f"all {len(g0)} parameter gradients agree:   ", g0.keys() == g1.keys() and all(same(g1[k], g0[k]) for k in g0))
@@ -339,8 +401,9 @@ print("worst |difference| / (1e-5 + |reference|) below 1:", worst < 1)
 # at the processor's compute peak; one with a low intensity waits for memory. A convolution has a high intensity;
 # the im2col copy that feeds it has almost none, which is why the package keeps that copy small and in cache.
 #
-# **Exercise 1.** Write `conv_flops(h, w, c, f, k)`: the FLOPs of one stride-1 'same' $k \times k$ convolution
-# (batch 1, bias adds not counted), as an `int`.
+# **Exercise 3.** Write `conv_flops(h, w, c, f, k)`: the FLOPs of one stride-1 'same' $k \times k$ convolution
+# (batch 1, bias adds not counted), as an `int`. Worked example: the seed model's first layer,
+# $256 \times 256$, $C = 1$, $F = 64$, $K = 3$: $2 \cdot 256 \cdot 256 \cdot 9 \cdot 1 \cdot 64 = 75{,}497{,}472$.
 
 # %%
 def conv_flops(h, w, c, f, k):
@@ -348,21 +411,8 @@ def conv_flops(h, w, c, f, k):
     return 2 * h * w * k * k * c * f
     ### END SOLUTION
 
-check_conv_flops(conv_flops)
+check_conv_flops(conv_flops);
 
-
-# %% [markdown]
-# **Exercise 2.** Write `arithmetic_intensity(h, w, c, f, k, itemsize)`: the FLOPs of exercise 1 divided by
-# the bytes of $x$, the kernel and $y$, each moved once: $s\,(HWC + K^2CF + HWF)$.
-
-# %%
-def arithmetic_intensity(h, w, c, f, k, itemsize):
-    ### BEGIN SOLUTION
-    flops = 2 * h * w * k * k * c * f
-    return flops / (itemsize * (h * w * c + k * k * c * f + h * w * f))
-    ### END SOLUTION
-
-check_arithmetic_intensity(arithmetic_intensity)
 
 # %% [markdown]
 # The benchmark counts FLOPs the same way (`bench.forward_gflop`), summed over the 23 convolutions and 4
@@ -524,9 +574,10 @@ finally:
 # %% [markdown]
 # ## Exercises in this chapter
 #
-# 1. `conv_flops(h, w, c, f, k)`: the FLOPs of a stride-1 'same' convolution (section 6).
-# 2. `arithmetic_intensity(h, w, c, f, k, itemsize)`: FLOPs per byte moved (section 6).
-# 3. `bias_relu_rows(y, b)`: a fused bias + ReLU Numba kernel, in place (section 4).
+# 1. `winograd_conv3x3(x, w)`: a 3x3 convolution by Winograd's $F(2\times2, 3\times3)$, as 16 matrix
+#    products over the channels (section 3b).
+# 2. `bias_relu_rows(y, b)`: a fused bias + ReLU Numba kernel, in place (section 4).
+# 3. `conv_flops(h, w, c, f, k)`: the FLOPs of a stride-1 'same' convolution (section 6).
 #
 # Further (no check): time `conv2d_chunked` for `rows_per_chunk` = 1, 8, 64 on a 128 x 128 x 64 input with
 # 64 filters, and explain the curve; set `UNET_SCRATCH_NUMBA_PARALLEL=1` before importing the package and

@@ -1,41 +1,86 @@
-"""Chapter 09's exercises: counting a convolution's FLOPs and bytes, and a fused Numba kernel."""
+"""Chapter 09's exercises: a convolution by Winograd's F(2x2, 3x3) as 16 matrix products, a fused Numba
+kernel, and the FLOPs of a convolution.
+
+Each check names the classic mistakes of its exercise (see :class:`~unet_scratch.exercises.base.Mistake`).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .base import call_student
+from ..ops.conv import conv2d
+from .base import Mistake, call_student
 from .base import check_arrays as _check_arrays
 from .base import check_cases as _check
 
-# (H, W, C, F, K): layers of the seed U-Net (256 x 256 input, 64 filters at the top)
-_LAYERS = [(256, 256, 1, 64, 3), (256, 256, 64, 64, 3), (16, 16, 1024, 1024, 3), (256, 256, 64, 1, 1),
-           (32, 32, 1024, 512, 3), (5, 7, 3, 2, 3)]
+# ------------------------------------------------------------------ 1. Winograd F(2x2, 3x3)
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
 
-def _flops(h, w, c, f, k):
-    return 2 * h * w * k * k * c * f
+def _winograd_tiles(x, w, bt=BT):
+    """(N, T, U, 2, 2, F): every 2x2 output tile by Winograd; the input transform is bt d bt^T."""
+    n, h, wd, c = x.shape
+    t, u = (h - 2) // 2, (wd - 2) // 2
+    uk = np.einsum("ia,abcf,jb->ijcf", G, w, G)                                  # (4, 4, C, F)
+    rows = np.arange(t)[:, None] * 2 + np.arange(4)                             # (T, 4)
+    cols = np.arange(u)[:, None] * 2 + np.arange(4)                             # (U, 4)
+    d = x[:, rows[:, None, :, None], cols[None, :, None, :], :]                 # (N, T, U, 4, 4, C)
+    v = np.einsum("ia,ntuabc,jb->ntuijc", bt, d, bt)
+    m = np.einsum("ntuijc,ijcf->ntuijf", v, uk)                                 # 16 GEMMs, C -> F
+    return np.einsum("pi,ntuijf,qj->ntupqf", AT, m, AT)
 
 
-def check_conv_flops(fn):
-    """fn(h, w, c, f, k) -> FLOPs (2 x multiply-adds) of one stride-1 'same' k x k conv, batch 1, as an int.
+def _assemble(tiles):
+    n, t, u, _, _, f = tiles.shape
+    return tiles.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * t, 2 * u, f)
 
-    The bias adds are not counted (as in ``unet_scratch.bench.forward_gflop``).
+
+WINOGRAD_MISTAKES = [
+    Mistake("a true convolution (the kernel flipped)",
+            "Keras's Conv2D, and the reference here, compute a cross-correlation: use w as it is, w[a, q], "
+            "not w[2 - a, 2 - q]",
+            lambda x, w: conv2d(x, w[::-1, ::-1], None, 1, "valid")[0]),
+    Mistake("the input transform written B d B^T (B^T and B exchanged)",
+            "V = B^T d B: with the matrix BT of the text, V = BT @ d @ BT.T",
+            lambda x, w: _assemble(_winograd_tiles(x, w, bt=BT.T))),
+    Mistake("the tiles reassembled by a reshape alone, (N, T, U, 2, 2, F) -> (N, 2T, 2U, F)",
+            "each tile's 2 rows belong between the tile-row axis and the tile-column axis: transpose to "
+            "(N, T, 2, U, 2, F) first, then reshape",
+            lambda x, w: _winograd_tiles(x, w).reshape(x.shape[0], x.shape[1] - 2, x.shape[2] - 2, w.shape[3])),
+]
+
+
+def check_winograd_conv3x3(fn):
+    """fn(x, w) -> y: the 'valid' 3x3 stride-1 convolution (cross-correlation) by Winograd's F(2x2, 3x3).
+
+    x: (N, H, W, C) with H - 2 and W - 2 even; w: (3, 3, C, F); y: (N, H - 2, W - 2, F). Compared in
+    float64 with the reference ``ops.conv2d(x, w, None, 1, "valid")`` on small-integer inputs, where the
+    transforms (halves and quarters) and every sum are exact: a right answer agrees to the bit.
     """
-    return _check(fn, [(args, _flops(*args)) for args in _LAYERS], "conv_flops")
-
-
-def check_arithmetic_intensity(fn):
-    """fn(h, w, c, f, k, itemsize) -> FLOPs per byte: conv FLOPs / bytes of x, the kernel and y.
-
-    Bytes = itemsize * (H*W*C + K*K*C*F + H*W*F): each array read or written once (the ideal).
-    """
+    rng = np.random.default_rng(9)
     cases = []
-    for h, w, c, f, k in _LAYERS:
-        for itemsize in (4, 8):
-            moved = itemsize * (h * w * c + k * k * c * f + h * w * f)
-            cases.append(((h, w, c, f, k, itemsize), np.float64(_flops(h, w, c, f, k) / moved),
-                          f"H={h} W={w} C={c} F={f} K={k}, {itemsize}-byte floats"))
-    return _check_arrays(fn, cases, "arithmetic_intensity", rtol=1e-9, atol=0)
+    for shape, f, label in [((1, 4, 4, 1), 1, "one 4x4 tile, 1 -> 1 channel"),
+                            ((2, 10, 8, 3), 4, "N=2, 10x8, 3 -> 4 channels"),
+                            ((1, 18, 18, 16), 16, "18x18, 16 -> 16 channels")]:
+        x = rng.integers(-3, 4, shape).astype(np.float64)         # small integers: every sum below is exact,
+        w = rng.integers(-3, 4, (3, 3, shape[-1], f)).astype(np.float64)   # so a right answer is exact
+        cases.append(((x, w), conv2d(x, w, None, 1, "valid")[0], label))
+    return _check_arrays(fn, cases, "winograd_conv3x3", rtol=1e-9, atol=1e-9, mistakes=WINOGRAD_MISTAKES)
+
+
+# ------------------------------------------------------------------ 2. a fused bias + ReLU kernel
+BIAS_RELU_MISTAKES = [
+    Mistake("the ReLU applied before the bias (max(y, 0) + b)",
+            "add the bias first, then clip at 0: max(y + b, 0), so that no output is negative",
+            lambda y, b: np.maximum(y, 0) + b),
+    Mistake("the bias added but no ReLU (y + b)",
+            "clip at 0 after adding the bias: max(y + b, 0)",
+            lambda y, b: y + b),
+    Mistake("the ReLU without the bias (max(y, 0))",
+            "add b[k] to every row's column k before clipping",
+            lambda y, b: np.maximum(y, 0)),
+]
 
 
 def check_bias_relu_rows(fn):
@@ -47,14 +92,49 @@ def check_bias_relu_rows(fn):
         expected = np.maximum(y + b, 0)
         out = y.copy()
         call_student(fn, (out, b), "bias_relu_rows")
-        label = f"y of shape {(m, f)}, {np.dtype(dtype).name}"
+        label = f"bias_relu_rows (y of shape {(m, f)}, {np.dtype(dtype).name})"
         if np.array_equal(out, y):
-            raise AssertionError(f"bias_relu_rows ({label}): y is unchanged; the kernel must write its "
-                                 f"result into y, in place (return values are ignored)")
+            raise AssertionError(f"{label}: y is unchanged: that is what a kernel that returns its result "
+                                 f"gives. Write the result into y, in place (y[r, k] = ...; return values "
+                                 f"are ignored)")
         if not np.allclose(out, expected, rtol=1e-6, atol=1e-6):
+            for mistake in BIAS_RELU_MISTAKES:
+                if np.allclose(out, mistake.answer(y, b), rtol=1e-6, atol=1e-6):
+                    raise AssertionError(f"{label}: your answer is what {mistake.name} gives. {mistake.fix}")
             diff = np.abs(out - expected)
             r, k = np.unravel_index(int(np.argmax(diff)), diff.shape)
-            raise AssertionError(f"bias_relu_rows ({label}): y[{r}, {k}] is {out[r, k]:.4g}, expected "
-                                 f"max(y + b, 0) = {expected[r, k]:.4g} (y was {y[r, k]:.4g}, b {b[k]:.4g})")
+            raise AssertionError(f"{label}: y[{r}, {k}] is {out[r, k]:.4g}, expected max(y + b, 0) = "
+                                 f"{expected[r, k]:.4g} (y was {y[r, k]:.4g}, b {b[k]:.4g})")
     print("correct: bias_relu_rows passes 3 cases")
     return True
+
+
+# ------------------------------------------------------------------ 3. FLOPs of a convolution
+# (H, W, C, F, K): layers of the seed U-Net (256 x 256 input, 64 filters at the top), and an odd one
+_LAYERS = [(256, 256, 1, 64, 3), (256, 256, 64, 64, 3), (16, 16, 1024, 1024, 3), (256, 256, 64, 1, 1),
+           (32, 32, 1024, 512, 3), (5, 7, 3, 2, 3)]
+
+
+def _flops(h, w, c, f, k):
+    return 2 * h * w * k * k * c * f
+
+
+FLOP_MISTAKES = [
+    Mistake("the multiply-adds (MACs), not the FLOPs",
+            "a multiply-add is two floating-point operations: FLOPs = 2 x H x W x K^2 x C x F",
+            lambda h, w, c, f, k: h * w * k * k * c * f),
+    Mistake("a kernel of K, not K x K, weights per channel pair",
+            "each output value reads a K x K window of every input channel: K^2 C multiply-adds",
+            lambda h, w, c, f, k: 2 * h * w * k * c * f),
+    Mistake("the bias adds counted too",
+            "by the convention of this chapter (and unet_scratch.bench) the bias adds are not counted",
+            lambda h, w, c, f, k: 2 * h * w * k * k * c * f + h * w * f),
+]
+
+
+def check_conv_flops(fn):
+    """fn(h, w, c, f, k) -> FLOPs (2 x multiply-adds) of one stride-1 'same' k x k conv, batch 1, as an int.
+
+    The bias adds are not counted (as in ``unet_scratch.bench.forward_gflop``).
+    """
+    return _check(fn, [(args, _flops(*args)) for args in _LAYERS], "conv_flops", mistakes=FLOP_MISTAKES)
