@@ -19,7 +19,14 @@
 # **What you will build:** the network of Ronneberger, Fischer and Brox (2015) as the paper describes it,
 # with *unpadded* ("valid") convolutions, and its overlap-tile strategy for images of any size.
 # **What you will check:** the paper's sizes (572 in, 388 out), the cropped skip connections against Keras,
-# and that tiled inference equals one big pass where both apply.
+# and that tiled inference equals one big pass where both apply. You write the mirrored border, the
+# overlap-tile loop itself and the skip crop (exercises 1-3).
+#
+# The paper "build[s] upon" the **fully convolutional network** (FCN) of Long, Shelhamer and Darrell
+# (CVPR 2015): a classification network whose dense layers are replaced by convolutions, followed by
+# upsampling layers that are combined with high-resolution features of the contracting path. U-Net makes the
+# upsampling path as wide as the contracting one (hence the "U"), concatenates the skips instead of adding
+# scores, and is trained from very few images with heavy augmentation.
 #
 # The source article's Keras code pads every convolution (`padding='same'`), so its output has the input's
 # size. The paper does not pad: every $3 \times 3$ convolution eats a one-pixel border, and the output is
@@ -47,17 +54,23 @@ rng = np.random.default_rng(0)
 # even $n$; an up-convolution $n \mapsto 2n$. Down four levels and up again,
 # $$572 \to 570 \to 568 \xrightarrow{\text{pool}} 284 \to 282 \to 280 \to 140 \to 138 \to 136 \to 68 \to 66 \to 64
 # \to 32 \to 30 \to 28 \xrightarrow{\text{up}} 56 \to 54 \to 52 \to 104 \to 102 \to 100 \to 200 \to 198 \to 196 \to 392 \to 390 \to 388.$$
-# The paper's network, built with the package (two output channels and a softmax, He initialisation):
+# The paper's network, built with the package: two output channels and a pixel-wise softmax, and the
+# paper's initialisation, a Gaussian with standard deviation $\sqrt{2/N}$, $N$ the number of inputs of a unit
+# ($N = 9 \cdot 64$ for a $3 \times 3$ conv reading 64 channels), `kernel_initializer="paper_normal"`. (Keras's
+# `he_normal` has the same standard deviation but draws from a normal truncated at two standard deviations.)
+# It has 23 convolutional layers (18 $3 \times 3$ convs, 4 up-convolutions, the $1 \times 1$ head) and no dense layer.
 
 # %%
 paper = UNet((572, 572, 1), padding="valid", out_channels=2, out_activation="softmax",
-             kernel_initializer="he_normal", seed=0)
+             kernel_initializer="paper_normal", seed=0)
 rows = paper.summary_rows()
 sizes = [shape[1] for name, kind, shape, _ in rows
          if kind in ("Conv2D", "MaxPooling2D", "Conv2DTranspose") and name != "head"]
 print(" -> ".join(str(size) for size in [572] + sizes))
 print("output", paper.output_shape[1:], " parameters", f"{paper.count_params():,}")
 print("572 -> 388 as in the paper:", paper.output_shape[1:3] == (388, 388))
+n_conv = sum(kind in ("Conv2D", "Conv2DTranspose") for _, kind, _, _ in rows)
+print("convolutional layers:", n_conv, "| the paper's 31,030,658 parameters:", paper.count_params() == 31_030_658)
 
 # %% [markdown]
 # The skip connections no longer line up: the encoder's map at level 1 is $568$ wide, the decoder's
@@ -192,9 +205,12 @@ print("output covers the 150 x 97 image:", p.shape == (150, 97, 1))
 # | dropout | "at the end of the contracting path" | 0.5 after conv4 and conv5 |
 # | architecture drawn as | 4 poolings, no dense layer | the article's diagrams: 5 poolings and a fully connected layer (wrong: its own code has 4 and none) |
 #
-# With the package: `UNet(padding="valid", out_channels=2, out_activation="softmax", kernel_initializer="he_normal")`,
-# `optimizers.SGD(momentum=0.99)`, `training.fit(..., loss="weighted_ce")` with `weightmap.weight_maps`,
-# and `augment=True`.
+# With the package: `UNet(padding="valid", out_channels=2, out_activation="softmax",
+# kernel_initializer="paper_normal")`, `optimizers.SGD(momentum=0.99)` with a batch of one tile,
+# `training.fit(..., loss="weighted_ce")` with `weightmap.weight_maps`. For the augmentation, deform the
+# images, masks and weight maps first (`augment.augment_with_weights`; its elastic deformation scales the
+# paper's 10 px to the image size, chapter 08) and train on the results: `fit`'s own `augment` option needs
+# targets the size of the images, and the valid network's targets are cropped.
 
 # %% [markdown]
 # ## Exercises
@@ -202,39 +218,76 @@ print("output covers the 150 x 97 image:", p.shape == (150, 97, 1))
 # %% [markdown]
 # **Exercise 1.** Mirroring: write `mirror_pad(image, m)` that pads an (H, W) image by `m` pixels on every
 # side by reflecting it about its edge pixels (the edge pixel itself is not repeated: `[a, b, c]` padded by
-# 1 is `[b, a, b, c, b]`). Do not use `np.pad`.
+# 1 is `[b, a, b, c, b]`). Do not use `np.pad`. (The paper says only that the missing context "is
+# extrapolated by mirroring the input image"; this course mirrors about the edge pixel, as `predict_tiled`
+# does, which is `np.pad`'s `mode="reflect"`.) The check names the classic mistakes: the edge pixel repeated
+# (`"symmetric"`), zeros, the opposite edge copied in (`"wrap"`).
 
 # %%
-from unet_scratch.exercises.ch10 import check_mirror_pad, check_tile_origins, check_skip_crop
+from unet_scratch.exercises.ch10 import ValidNet, check_mirror_pad, check_skip_crop, check_tile_predict
 
 def mirror_pad(image, m):
     ### BEGIN SOLUTION
+    if m == 0:
+        return image.copy()
     rows = np.concatenate([image[m:0:-1], image, image[-2:-m - 2:-1]], axis=0)
     return np.concatenate([rows[:, m:0:-1], rows, rows[:, -2:-m - 2:-1]], axis=1)
     ### END SOLUTION
 
-check_mirror_pad(mirror_pad)
+check_mirror_pad(mirror_pad);
 
 
 # %% [markdown]
-# **Exercise 2.** Write `tile_origins(size, out, step)`: the top-left corners (along one axis) of
-# output tiles of `out` pixels, `step` apart, starting at 0, enough of them to cover `size` pixels
-# (the last tile may stick out past the end).
+# **Exercise 2 (overlap-tile).** Write the tiling loop of section 2: `tile_predict(f, image, tile, out)`,
+# where `f` is a valid network that maps one $(tile, tile)$ input tile to its $(out, out)$ output tile, with a
+# margin $m = (tile - out)/2$ per side, and `image` is $(H, W)$, of any size. Steps:
+#
+# 1. mirror the image by $m$ on the top and left, and on the bottom and right by $m$ plus whatever the last
+#    tile needs beyond the image (`np.pad(..., mode="reflect")`, or your `mirror_pad`);
+# 2. output tiles start at $0, out, 2\,out, \dots$ along each axis, as many as cover the image (the last may
+#    stick out); the input tile of the output tile at $(i, j)$ is `padded[i:i + tile, j:j + tile]`;
+# 3. write each `f(...)` into its place and return the $(H, W)$ top-left part.
+#
+# Worked example: `ValidNet(12)` (two $3 \times 3$ valid convs, margin 2) on a $20 \times 13$ image: 12 -> 8,
+# tiles at rows 0, 8, 16 and columns 0, 8; the padded image is $2 + 20 + 6$ by $2 + 13 + 5$. For a network
+# whose output does not depend on where a tile starts (a stack of convolutions), the stitched result equals
+# one big pass over the mirrored image, and the check compares with that. (A U-Net with pooling also needs
+# every tile to start on its pooling grid, a multiple of $2^{\text{depth}}$ pixels, which is why
+# `predict_tiled` may step by less than `out`.) The check names the classic mistakes: zeros instead of the
+# mirror, the edge pixel repeated, no margin at the top and left, tiles stepped by the input size.
 
 # %%
-def tile_origins(size, out, step):
+def tile_predict(f, image, tile, out):
     ### BEGIN SOLUTION
-    n = max(1, -(-(size - out) // step) + 1)
-    return [i * step for i in range(n)]
+    h, w = image.shape
+    m = (tile - out) // 2
+    nh, nw = -(-h // out), -(-w // out)                   # tiles per axis
+    padded = np.pad(image, ((m, nh * out - h + m), (m, nw * out - w + m)), mode="reflect")
+    result = np.zeros((nh * out, nw * out))
+    for i in range(0, nh * out, out):
+        for j in range(0, nw * out, out):
+            result[i:i + out, j:j + out] = f(padded[i:i + tile, j:j + tile])
+    return result[:h, :w]
     ### END SOLUTION
 
-check_tile_origins(tile_origins)
+check_tile_predict(tile_predict);
+
+# %% [markdown]
+# Your loop on the worked example, against one big pass:
+
+# %%
+f12 = ValidNet(12)
+demo = rng.random((20, 13))
+print("tiled == one pass over the mirrored image:",
+      np.allclose(tile_predict(f12, demo, 12, 8), f12.full(np.pad(demo, 2, mode="reflect")), rtol=0, atol=1e-12))
 
 
 # %% [markdown]
 # **Exercise 3.** Write `skip_crop(skip_size, up_size)`: the pixels to cut from the (top, bottom) of an
 # encoder map of `skip_size` so that it matches the up-convolution's `up_size` (put the odd pixel, if any,
-# at the bottom, as Keras's `Cropping2D` convention in the package does).
+# at the bottom, as Keras's `Cropping2D` convention in the package does). Worked example: the paper's first
+# level, $568 \to 392$: 88 on each side. The check names the classic mistakes: the odd pixel on top, the whole
+# difference from one side, the difference not halved.
 
 # %%
 def skip_crop(skip_size, up_size):
@@ -243,4 +296,12 @@ def skip_crop(skip_size, up_size):
     return total // 2, total - total // 2
     ### END SOLUTION
 
-check_skip_crop(skip_crop)
+check_skip_crop(skip_crop);
+
+# %% [markdown]
+# ## Exercises in this chapter
+#
+# 1. `mirror_pad(image, m)`: the mirrored border of the overlap-tile strategy, without `np.pad`.
+# 2. `tile_predict(f, image, tile, out)`: the overlap-tile loop: mirror, cut overlapping input tiles, stitch
+#    the output tiles.
+# 3. `skip_crop(skip_size, up_size)`: how much of an encoder map the paper's skip connection cuts away.
