@@ -22,9 +22,11 @@
 # code, **NaN losses**, and **RGB images fed to a 1-channel model**.
 #
 # **What you will build:** each failure, reproduced on purpose, with the package's error message printed, the
-# diagnosis, and the fix; and three small repair functions (nearest legal size, mask fixer, class-balancing weight).
+# diagnosis, and the fix; and three small repair functions (padding to a legal size, a mask fixer, a
+# class-balancing weight).
 # **What you will check:** the package's binary cross-entropy against Keras's on proper 0/1 masks, and what
-# Keras does (silently) with 0/255 masks. At the end, the source article's two FAQ questions, answered properly.
+# Keras does (silently) with 0/255 masks. At the end, the source article's two FAQ questions answered
+# properly, and a table of the article's other mistakes with where the course shows what is right.
 
 # %%
 import os
@@ -173,19 +175,35 @@ p100 = model96.forward(padded)[:, 6:-6, 6:-6]
 print("padded to", padded.shape[1:3], "-> prediction cropped back to", p100.shape[1:3])
 
 # %% [markdown]
-# **Exercise 1.** Write `nearest_legal_sizes(size, depth)` for the 'same' network: the nearest legal size at
-# or below `size` and at or above it (both `size` when it is legal; 0 below when there is none).
+# **Exercise 1.** Generalise the cell above: write `pad_to_legal(x, depth)` for a batch $x$: $(N, H, W, C)$ and a
+# 'same' U-Net of depth $d$. Round $H$ and $W$ **up** to multiples of $2^d$ (a legal size stays as it is), pad
+# by reflection (`np.pad(..., mode="reflect")`), and split each axis's padding as top $= \lfloor p/2 \rfloor$,
+# bottom $= p - $ top (left and right the same), so that the prediction is cropped back with
+# `[:, top:top + H, left:left + W]`. Worked example: the cell above, $100 \to 112$ at depth 4, 6 pixels on
+# each side. The check names the classic mistakes: all the padding at the end, the odd pixel on top, zeros
+# instead of a mirror, a whole $2^d$ added to a legal size, a multiple of $2d$ instead of $2^d$.
 
 # %%
-from unet_scratch.exercises.appendix import check_fix_mask, check_nearest_legal_sizes, check_pos_weight
+from unet_scratch.exercises.appendix import check_fix_mask, check_pad_to_legal, check_pos_weight
 
-def my_nearest_legal_sizes(size, depth):
+def pad_to_legal(x, depth):
     ### BEGIN SOLUTION
     step = 2 ** depth
-    return size // step * step, -(-size // step) * step
+    widths = [(0, 0)]
+    for size in x.shape[1:3]:
+        total = -(-size // step) * step - size
+        widths.append((total // 2, total - total // 2))
+    return np.pad(x, widths + [(0, 0)], mode="reflect")
     ### END SOLUTION
 
-check_nearest_legal_sizes(my_nearest_legal_sizes)
+check_pad_to_legal(pad_to_legal);
+
+# %%
+image_97x50 = rng.random((1, 97, 50, 1), dtype=np.float32)
+padded = pad_to_legal(image_97x50, 4)                                   # 97 -> 112, 50 -> 64
+top, left = (112 - 97) // 2, (64 - 50) // 2
+p = UNet(input_shape=padded.shape[1:], base_filters=4, seed=0).forward(padded)[:, top:top + 97, left:left + 50]
+print("a 97 x 50 image: padded to", padded.shape[1:3], "-> prediction cropped back to", p.shape[1:3])
 
 # %% [markdown]
 # ## 3. Masks stored as 0/255, or saved as JPEG
@@ -226,7 +244,10 @@ show_error(lambda: data.check_pair(x[0], jpeg))
 
 # %% [markdown]
 # **Exercise 2.** Write `fix_mask(mask)`: a float32 array of the same shape with values in $\{0, 1\}$.
-# Threshold 0/255 masks (clean or JPEG-noisy, any dtype) at 127.5 and masks already in $[0, 1]$ at 0.5.
+# Threshold 0/255 masks (clean or JPEG-noisy, any dtype) at 127.5 and masks already in $[0, 1]$ at 0.5
+# (tell them apart by the maximum: above 1 means 0/255). Worked example: a JPEG mask with the values
+# $\{0, 3, 17, 238, 255\}$ becomes $\{0, 0, 0, 1, 1\}$. The check names the classic mistakes: a division by 255
+# without a threshold, one threshold (0.5 or 127.5) for every mask.
 
 # %%
 def fix_mask(mask):
@@ -236,7 +257,7 @@ def fix_mask(mask):
     return (mask > threshold).astype(np.float32)
     ### END SOLUTION
 
-check_fix_mask(fix_mask)
+check_fix_mask(fix_mask);
 
 # %% [markdown]
 # ### Verification: our BCE against Keras's, and what Keras does with 0/255
@@ -258,10 +279,15 @@ loss255 = float(bce(t01 * 255, y_sure))
 print("0/255 masks: Keras raises no error and returns a negative 'loss':", loss255 < 0)
 
 # %% [markdown]
-# ## 4. Keras API drift: the article's code on Keras 3
+# ## 4. Keras API drift: old Keras U-Net code on Keras 3
 #
-# Code written for Keras 1 and 2 (the source article's included) breaks on Keras 3 in four common places. Here
-# are the real errors, caught, each followed by the Keras 3 spelling.
+# The source article's own code runs on Keras 3 as it is (it builds the model with
+# `tf.keras.Model(inputs=[inputs], outputs=[outputs])` and has no `compile` or `fit`; chapter 06). The code
+# that breaks is the older Keras U-Net code readers find next to it, above all **zhixuhao/unet**, the
+# most-forked Keras U-Net, whose layout the article's code follows: its `model.py` built the model with
+# `Model(input=inputs, output=conv10)` in its earlier versions and compiles with `Adam(lr=1e-4)`, its `main.py`
+# trains with `model.fit_generator(...)`, and its `data.py` feeds that from Keras's `ImageDataGenerator`.
+# Here are the real errors on Keras 3, caught, each followed by the Keras 3 spelling.
 
 # %%
 inp = keras.Input((16, 16, 1), name="image")
@@ -345,41 +371,27 @@ print("after rgb.mean(axis=-1, keepdims=True):", grey_model.forward(rgb.mean(axi
 # ### 9.1 "Why does U-Net need skip connections?" (UNet模型为什么需要跳跃连接？)
 #
 # The article answers that skips "let the decoder access the encoder's feature maps, improving expressiveness
-# and capturing details". The precise reason: **pooling throws away *where* things are.** A $2 \times 2$ max-pool
-# keeps the largest value of each window but not its position; after four of them a $256 \times 256$ image is a
-# $16 \times 16$ grid, and every bottleneck pixel stands for a $16 \times 16$ block of the input. The
-# up-convolutions can only interpolate between those blocks: they cannot know on which pixel of the block a
-# membrane ran. The skip at level $\ell$ hands the decoder the encoder's features at resolution
-# $H / 2^{\ell-1}$, so the last decoder block sees full-resolution features and can place a boundary to the
-# pixel. (A second benefit: a short path for the gradient to the early layers.)
+# and capturing details". True as far as it goes. A common stronger claim, that pooling throws away *where*
+# things are and so the decoder *cannot* place a boundary without skips, does not hold up: at
+# $256 \times 256$ the article's bottleneck is $16 \times 16 \times 1024 = 262{,}144$ numbers, four times the
+# input's 65,536 pixels, and the up-convolutions are learned, not interpolations. A network without skips
+# *can* in principle carry positions through its bottleneck. What the skips change is how easy that is:
 #
-# How much does resolution alone cost? Take a true mask, keep only what a $16 \times 16$ grid can say
-# (a block is foreground if most of its pixels are), and blow it back up:
-
-# %%
-def round_trip(m, factor):
-    # average-pool by `factor`, threshold at 0.5, upsample by repetition: the best a grid this coarse can do
-    h, w = m.shape
-    coarse = m.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)) > 0.5
-    return coarse.repeat(factor, 0).repeat(factor, 1)
-
-big = data.load("membranes", "train", n=1, size=256)[1][0, ..., 0]
-factors = [2, 4, 8, 16]
-dices = [metrics.dice(round_trip(big, f), big) for f in factors]
-for f, d in zip(factors, dices):
-    print(f"through a {256 // f:>3}x{256 // f:<3} grid: Dice {d:.2f}")
-
-fig, ax = plt.subplots(1, 4, figsize=(12, 3.2), dpi=100)
-for a, (title, img) in zip(ax, [("true mask, 256 x 256", big), ("through 64 x 64", round_trip(big, 4)),
-                                ("through 16 x 16 (the bottleneck)", round_trip(big, 16))]):
-    a.imshow(img, cmap="gray", vmin=0, vmax=1); a.set_title(title, fontsize=9)
-    a.set_xlabel("x (pixels)"); a.set_ylabel("y (pixels)")
-ax[3].plot([256 // f for f in factors], dices, "o-", color=plt.cm.viridis(0.3))
-ax[3].set_xscale("log", base=2); ax[3].set_xlabel("grid the mask passes through (pixels per side)")
-ax[3].set_ylabel("Dice with the true mask"); ax[3].set_ylim(0, 1)
-fig.suptitle("Without skips, thin membranes cannot survive the bottleneck's 16 x 16 grid", fontsize=10)
-fig.tight_layout(); plt.show()
-
+# * **An inductive bias.** The skip at level $\ell$ hands the decoder the encoder's features at the same
+#   resolution, aligned pixel for pixel with the output it is computing. Placing a boundary then needs only
+#   local features that the encoder's first convolutions already compute (edges), combined with the context
+#   coming up from below; without skips, the network must learn to encode sub-block positions through four
+#   poolings and decode them again, which is possible but must be learned from the data, and with few images
+#   that is where it falls short.
+# * **A short gradient path.** The gradient reaches the first encoder block through one concatenation and the
+#   last decoder block instead of through all $2 \cdot 4 + 1$ blocks of the U; at the fork the skip's gradient
+#   adds to the one coming back up the deep path (chapter 05 derives it and checks it), so the early layers
+#   learn from the start.
+#
+# Whether that matters is an experiment, not an argument: **chapter 04** trains the same U-Net with and
+# without its skips (`UNet(..., skip_connections=False)`: zeros in place of each skip, the same parameters),
+# over three seeds and to convergence, and reports the Dice and the error near the boundaries with their spread
+# (`benchmarks/skips.py` -> `benchmarks/results/skips.json`). Read the answer there.
 
 # %% [markdown]
 # ### 9.2 "Where is U-Net used?" (UNet模型在哪些领域有应用？)
@@ -400,11 +412,31 @@ fig.tight_layout(); plt.show()
 # What it does **not** do by itself: separate touching objects of the same class (that is what the paper's
 # weight map, chapter 07, is for, or an instance-segmentation method), or see context wider than its receptive
 # field.
+#
+# ## 8. What else the article gets wrong
+#
+# The source article ("UNet原理与代码实例讲解") gets the architecture's code right (chapter 06 rebuilds it layer
+# for layer), but its text and figures say several things that are not so. Each is checked against the
+# article's text, the paper (Ronneberger, Fischer, Brox, MICCAI 2015, arXiv 1505.04597) and the cited works:
+#
+# | the article says | what is right | where the course shows it |
+# |---|---|---|
+# | nothing about where the architecture comes from | U-Net builds on the **fully convolutional network** (FCN) of Long, Shelhamer and Darrell (CVPR 2015): the paper says it "build[s] upon" FCN, whose idea is to follow a contracting network by upsampling layers and combine them with the high-resolution features of the contracting path | chapter 10 (the paper), chapter 03 (the up-convolution), chapter 04 (the skips) |
+# | section 1: "UNet的成功也推动了...SegNet、DeepLab等" (U-Net's success pushed SegNet, DeepLab) | DeepLab v1 (Chen, Papandreou, Kokkinos, Murphy, Yuille, arXiv 1412.7062, December 2014; ICLR 2015) **predates** U-Net (arXiv May 2015), and SegNet (Badrinarayanan, Kendall, Cipolla) is concurrent work from 2015: both descend from FCN, not from U-Net | this appendix |
+# | section 7.3 cites "DeepLab: Semantic Image Segmentation with Deep Convolutional Nets, Atrous Convolution, and Fully Connected CRFs" by **Abhinav Shrivastava, Abhinav Gupta, Ross Girshick** | that title is DeepLab v2 (arXiv 1606.00915, 2016; TPAMI 2018) by **Liang-Chieh Chen, George Papandreou, Iasonas Kokkinos, Kevin Murphy, Alan L. Yuille**; Shrivastava, Gupta and Girshick wrote other papers (object detection with online hard example mining, CVPR 2016) | this appendix |
+# | keywords and section 2.1: an **autoencoder** (自编码器) whose decoder "reconstructs the image's low-level details" | U-Net is an encoder-decoder trained on **labels**: its output is a segmentation map compared with a mask, not a reconstruction of its input (an autoencoder with skips could copy its input through them and learn nothing) | chapter 07 (the losses against masks), chapter 08 (training) |
+# | figures 1-3: **five** pooling layers chained into a **fully connected layer**, then five upsampling stages | **four** $2 \times 2$ poolings, four up-convolutions and **no dense layer**: the network is fully convolutional, which is why it runs on any legal size (its own code agrees) | chapter 00 (the U-Net drawn from its real shapes), chapter 10 |
+# | section 3.2: "每个上采样层后接一个ReLU激活函数" (each upsampling layer is followed by a ReLU) | its own code's `Conv2DTranspose` has no activation, and in the paper the $2 \times 2$ up-convolution is followed by the concatenation and then two $3 \times 3$ convolutions, *each* followed by a ReLU (a ReLU after the up-step is zhixuhao/unet's choice) | chapter 03, chapter 06 (layer for layer) |
+# | section 4.3: the skip as $J(x) = \mathrm{ReLU}(W_1 x + b_1) \circ \cdots$, with weights and activations | a skip has **no weights**: the encoder's feature map is copied (centre-cropped in the paper) and concatenated; the weights are in the decoder's next convolution. $J(x) = x$ (or $\mathrm{crop}(x)$) | chapter 04 (concatenation and crop, forward and backward) |
+# | sections 4.1-4.2: every stage as a composition of $\mathrm{ReLU}(W x + b)$, with "$\circ$" called a convolution | a convolution is a sum over a window, $y_{i,j,f} = b_f + \sum_{a,q,c} x_{i+a, j+q, c}\, w_{a,q,c,f}$; pooling and up-convolution are different operations again | chapters 01-03 |
+# | section 5.2 has no training code, yet readers meet `Model(input=...)`, `Adam(lr=...)`, `fit_generator` beside it | those Keras 2 spellings come from zhixuhao/unet, not from the article; the article's training (loss, optimizer, augmentation) is unspecified | chapter 06 section 7, section 4 above, chapter 10 section 3 |
 
 # %% [markdown]
 # **Exercise 3 (class imbalance).** Write `pos_weight(mask)`: the number of background pixels divided by the
 # number of foreground pixels of a $\{0, 1\}$ mask, the weight that makes the foreground count as much as the
-# background in a weighted BCE.
+# background in a weighted BCE (section 1). Worked example: 25% foreground gives $75 / 25 = 3$. The check names
+# the classic mistakes: the ratio upside down, the background's share of all pixels, all pixels over the
+# foreground.
 
 # %%
 def pos_weight(mask):
@@ -413,14 +445,15 @@ def pos_weight(mask):
     return float((mask == 0).sum() / (mask == 1).sum())
     ### END SOLUTION
 
-check_pos_weight(pos_weight)
+check_pos_weight(pos_weight);
 
 # %% [markdown]
 # ## Exercises in this appendix
 #
-# 1. `nearest_legal_sizes(size, depth)`: the nearest input sizes a 'same' U-Net accepts (section 2).
+# 1. `pad_to_legal(x, depth)`: mirror a batch up to the next size a 'same' U-Net of this depth accepts
+#    (section 2).
 # 2. `fix_mask(mask)`: any 0/255, JPEG-noisy or 0/1 mask to float32 $\{0, 1\}$ (section 3).
-# 3. `pos_weight(mask)`: the background/foreground ratio that balances a weighted BCE (section 7).
+# 3. `pos_weight(mask)`: the background/foreground ratio that balances a weighted BCE (section 1).
 #
 # Further (no check): train `small_unet()` on masks made rare (erode the membranes until 5% of pixels remain)
 # with `loss="bce"` and with `loss="bce_dice"`, and compare the Dice curves.
