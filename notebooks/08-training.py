@@ -53,7 +53,8 @@ rng = np.random.default_rng(0)
 # The paper's first task is the ISBI 2012 EM segmentation challenge: segment the **membranes** in
 # electron-microscopy sections of neural tissue, with 30 annotated $512 \times 512$ training images. (There
 # the U-Net outperformed the previous best method, a sliding-window network, on the challenge's leaderboard;
-# the challenge it *won* was the ISBI 2015 cell tracking challenge, on the PhC-U373 and DIC-HeLa data.) `data.membranes` generates images like those from a seed: cells from a jittered Voronoi
+# the challenge it *won* was the ISBI 2015 cell tracking challenge, on the PhC-U373 and DIC-HeLa data.)
+# `data.membranes` generates images like those from a seed: cells from a jittered Voronoi
 # tessellation (each pixel belongs to its nearest seed point), bent by a smooth warp; the membrane is the set
 # of pixels within a varying half-width $w(x)$ of the boundary between two cells. For seeds $s_1, s_2$ at
 # distances $d_1 \le d_2$ from $x$, the distance to their boundary is exactly
