@@ -154,3 +154,25 @@ def test_the_replaced_namespace_is_a_snapshot():
     assert snapshot.relu is ops.sigmoid and snapshot.conv2d is ops.conv2d
     assert "relu" in repr(snapshot)
     assert backend.ops().relu is ops.relu
+
+
+def test_written_ops_leaves_out_the_stubs_and_keeps_the_rest(model_and_input):
+    from unet_scratch.capstone import written_ops
+
+    def stub(*args):
+        raise NotImplementedError
+
+    def buggy(x, w, b, strides, padding):           # a bug, not a stub: the real run must show it
+        raise IndexError("off by one")
+    given = {n: getattr(ops, n) for p in REFERENCE_PAIRS for n in (p, p + "_backward")}
+    mine, missing = written_ops(given)
+    assert mine == given and missing == []
+    given.update(relu_backward=stub, maxpool2d=stub, conv2d=buggy)
+    mine, missing = written_ops(given)
+    assert missing == ["maxpool2d", "maxpool2d_backward", "relu", "relu_backward"]
+    assert mine["conv2d"] is buggy and "relu" not in mine and mine["sigmoid"] is ops.sigmoid
+    model, x = model_and_input
+    del mine["conv2d"], mine["conv2d_backward"]
+    with use_student_ops(**mine) as calls:         # the package's pool and ReLU run in place of the stubs
+        model.forward(x)
+    assert calls["sigmoid"] == 1 and "relu" not in calls

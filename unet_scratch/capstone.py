@@ -38,6 +38,13 @@ plug in through :func:`from_plain`::
     with use_student_ops(**from_plain("relu", relu_forward, relu_backward)):      # relu_backward(dy, x)
         ...
 
+While you are still writing them, ``written_ops(functions)`` keeps the pairs that no longer raise
+``NotImplementedError``, so the network runs with yours where they exist and the package's elsewhere::
+
+    mine, missing = written_ops(dict(conv2d=conv2d, conv2d_backward=conv2d_backward, relu=relu, ...))
+    with use_student_ops(**mine):
+        ...
+
 Your ops run on NumPy arrays: the block refuses the ``cupy`` backend (the ``numba`` backend's ops still
 run wherever you did not replace them).
 """
@@ -46,6 +53,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+
+import numpy as np
 
 from . import backend
 
@@ -80,6 +89,47 @@ def use_student_ops(**functions):
     counted = {name: _counted(name, fn, calls) if callable(fn) else fn for name, fn in functions.items()}
     with backend.use_ops(**counted):
         yield calls
+
+
+def _probes():
+    """For each op, arguments of a tiny float32 call as the layers make it (forward args, then a dy)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 4, 4, 2)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 2, 2)).astype(np.float32)
+    up = rng.standard_normal((2, 2, 2, 2)).astype(np.float32)
+    b = np.zeros(2, np.float32)
+    return {"conv2d": ((x, w, b, (1, 1), "same"), x), "maxpool2d": ((x, (2, 2), (2, 2), "valid"), x[:, :2, :2]),
+            "conv2d_transpose": ((x, up, b, (2, 2), "same"), np.zeros((1, 8, 8, 2), np.float32)),
+            "relu": ((x,), x), "sigmoid": ((x,), x), "softmax": ((x,), x),
+            "concatenate": (([x, x], -1), np.concatenate([x, x], -1)),
+            "dropout": ((x, 0.5, np.random.default_rng(0), True), x)}
+
+
+def written_ops(functions):
+    """Split ``functions`` (op name -> function, as for ``use_student_ops``) into the pairs that are written
+    and the names of those that still raise ``NotImplementedError`` (a student copy's stubs).
+
+    Each forward is called once on a tiny float32 input, and its backward on that call's cache; a pair
+    where either raises NotImplementedError is left out, so the package's op runs in its place. Any other
+    error is not caught here: it shows up, with its traceback, when the network runs. Returns
+    (dict of the written functions, sorted list of the names left out).
+    """
+    probes, written, missing = _probes(), {}, []
+    forwards = sorted({name.removesuffix("_backward") for name in functions})
+    for forward in forwards:
+        pair = {n: functions[n] for n in (forward, forward + "_backward") if n in functions}
+        if forward in probes and len(pair) == 2:
+            args, dy = probes[forward]
+            try:
+                _, cache = pair[forward](*args)
+                pair[forward + "_backward"](dy, cache)
+            except NotImplementedError:
+                missing += sorted(pair)
+                continue
+            except Exception:          # a bug, not a stub: let the real run show it
+                pass
+        written.update(pair)
+    return written, sorted(missing)
 
 
 def from_plain(name, forward, backward):

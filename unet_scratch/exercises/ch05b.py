@@ -314,16 +314,23 @@ DROPOUT_MISTAKES = [
 ]
 
 
+def _name(fn, default):
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() else default
+
+
 def _run_dropout(forward, backward):
+    fname, bname = _name(forward, "dropout_forward"), _name(backward, "dropout_backward")
+
     def run(x, dy, rate, seed, training):
-        out = call_student(forward, (x, rate, np.random.default_rng(seed), training), "dropout_forward")
+        out = call_student(forward, (x, rate, np.random.default_rng(seed), training), fname)
         if not isinstance(out, tuple) or len(out) != 2:
-            raise AssertionError("dropout_forward: return (y, cache), the cache being what dropout_backward "
-                                 f"needs (the mask); got {type(out).__name__}")
+            raise AssertionError(f"{fname}: return (y, cache), the cache being what {bname} needs (the "
+                                 f"mask); got {type(out).__name__}")
         y, cache = out
-        dx = call_student(backward, (dy, cache), "dropout_backward")
+        dx = call_student(backward, (dy, cache), bname)
         if y is None or dx is None:
-            raise AssertionError("dropout_forward / dropout_backward returned None; did you forget `return`?")
+            raise AssertionError(f"{fname} / {bname} returned None; did you forget `return`?")
         return np.asarray(y), np.asarray(dx)
     return run
 
