@@ -153,14 +153,18 @@ def is_check_cell(source: str) -> bool:
 
 
 def _comparable(outputs, translate=False):
-    """Outputs as (type, name, text or mime bundle), with English verdicts in Chinese when ``translate``."""
+    """Outputs as (type, name, text or mime bundle), with English verdicts in Chinese when ``translate``.
+    Consecutive stream outputs of one stream are joined (a kernel splits its stdout where it flushes)."""
     out = []
     for o in outputs:
         if o.output_type == "stream":
             text = o.text
             if translate:
                 text = "\n".join(chinese_verdict(line) for line in text.split("\n"))
-            out.append(("stream", o.name, text))
+            if out and out[-1][:2] == ("stream", o.name):
+                out[-1] = ("stream", o.name, out[-1][2] + text)
+            else:
+                out.append(("stream", o.name, text))
         elif o.output_type in ("display_data", "execute_result"):
             out.append((o.output_type, "", {k: v for k, v in o.data.items()}))
         else:
