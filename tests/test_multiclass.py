@@ -90,3 +90,48 @@ def test_fit_trains_a_three_class_softmax_head():
     pred = model.forward(images).argmax(-1)
     for k in (0, 1, 2):                                  # every class is predicted somewhere it belongs
         assert np.any((pred == k) & (labels[..., 0] == k))
+
+
+# ------------------------------------------------------------------ unet_scratch.multiclass
+def test_boundary_classes_of_two_touching_squares():
+    from unet_scratch.multiclass import boundary_classes
+    inst = np.zeros((8, 10), np.int32)
+    inst[1:6, 1:5] = 1
+    inst[1:6, 5:9] = 2                                   # touching along columns 4 | 5
+    c = boundary_classes(inst)
+    assert c.dtype == np.int32 and c.shape == inst.shape
+    assert np.array_equal(c == 0, inst == 0)             # background stays background
+    assert np.all(c[1:6, 4] == 2) and np.all(c[1:6, 5] == 2)      # the contact is boundary on both sides
+    assert np.all(c[1, 1:9] == 2) and np.all(c[5, 1:9] == 2)      # so are the outer rims
+    assert np.all(c[2:5, 2:4] == 1) and np.all(c[2:5, 6:8] == 1)  # the interiors
+    wide = boundary_classes(inst[None], width=2)[0]
+    assert np.all(wide[3, 1:9] == 2) and wide.shape == inst.shape     # 2 px from every edge: no interior left
+
+
+def test_boundary_classes_refuses_a_mask():
+    from unet_scratch.multiclass import boundary_classes
+    with pytest.raises(ValueError, match="integer labels"):
+        boundary_classes(np.ones((4, 4), np.float32))
+    with pytest.raises(ValueError, match="at least 1 pixel"):
+        boundary_classes(np.ones((4, 4), np.int32), width=0)
+
+
+def test_class_balance_weights_give_each_class_the_same_total():
+    from unet_scratch.multiclass import class_balance_weights
+    labels = np.array([[0, 0, 0, 0, 0, 0, 1, 1, 2, 0]])
+    w = class_balance_weights(labels, 4)                  # class 3 absent
+    assert w.shape == labels.shape and abs(float(w.mean()) - 1) < 1e-6
+    totals = [w[labels == c].sum() for c in range(3)]
+    assert np.allclose(totals, totals[0])
+    with pytest.raises(ValueError, match="classes = 2"):
+        class_balance_weights(labels, 2)
+
+
+def test_per_class_dice():
+    from unet_scratch.multiclass import per_class_dice
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    d = per_class_dice(pred, labels, 4)
+    assert np.allclose(d, [2 * 1 / 4, 2 * 2 / 5, 2 * 1 / 3, 1.0])
+    with pytest.raises(ValueError, match="argmax"):
+        per_class_dice(np.zeros((6, 3)), labels, 3)
