@@ -377,8 +377,9 @@ def _stand_ins(folder: Path, names):
 def test_the_toc_lists_the_course_in_order():
     assert _chapters() == ["00-introduction", "01-convolution", "02-relu-and-pooling",
                            "03-transposed-convolution", "04-skip-connections", "05-backpropagation",
-                           "06-scratch-vs-keras", "07-losses-and-metrics", "08-training", "09-going-fast",
-                           "10-the-original-paper", "A-troubleshooting"]
+                           "05b-optimizers-dropout-init", "06-scratch-vs-keras", "07-losses-and-metrics",
+                           "08-training", "09-going-fast", "10-the-original-paper", "11-capstone",
+                           "A-troubleshooting"]
 
 
 def test_a_notebook_missing_from_the_toc_fails_the_build(tmp_path, capsys):
