@@ -47,16 +47,19 @@ lab: venv
 test notebooks: export OPENBLAS_NUM_THREADS := 1
 
 # pytest-xdist: WORKERS processes (default: one per core); --dist loadscope keeps each notebook's cells, and
-# each test module, on one worker, in order. WORKERS=0 runs everything in this process.
+# each test module, on one worker, in order. WORKERS=0 runs everything in this process (less CPU in all: each
+# worker imports TensorFlow and collects the tests; the better choice on a machine that is already busy).
 WORKERS ?= auto
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadscope)
 test: venv chromium
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -p no:cacheprovider \
+	$(BIN)/python -m pytest $(XDIST) -p no:cacheprovider \
 	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
-# The inner loop: the unit tests, without executing notebooks, running nbgrader or driving a browser.
+# The inner loop: the unit tests, without executing notebooks, running nbgrader, driving a browser or the
+# whole-pipeline tests marked slow (tests/conftest.py). About a minute of CPU on the 2-core course machine.
 test-fast: export OPENBLAS_NUM_THREADS := 1
 test-fast: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not notebook and not browser" tests
+	$(BIN)/python -m pytest -q $(XDIST) -p no:cacheprovider -m "not slow and not notebook and not browser" tests
 
 # Each chapter is notebooks/NN-name.py (jupytext percent script, the text to edit) paired with NN-name.ipynb
 # (the same cells with outputs). Bring every .ipynb's cells up to date from its .py (unchanged cells keep their

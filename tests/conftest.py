@@ -33,10 +33,23 @@ def keras(tf):
 _FILE_MARKS = {
     "test_kernels_cupy.py": ("gpu",),
 }
-# tests that start fresh interpreters or recompile kernels: tens of seconds each on a 2-core machine
+# Whole-pipeline tests, measured as the unit tests' heaviest on the 2-core course machine: fresh
+# interpreters, kernel recompiles, a benchmark run (10-40 s each), whole-model gradient checks, training in
+# lockstep with Keras or PyTorch (2-5 s of CPU each). A new heavy test: `@pytest.mark.slow` where it is written.
 _SLOW_TESTS = {
     ("test_architecture.py", "test_every_module_imports_alone_in_a_fresh_interpreter"),
     ("test_numba_cache.py", "test_each_thread_mode_gets_its_own_machine_code"),
+    ("test_bench.py", "test_quick_benchmark_writes_json_and_markdown"),
+    ("test_keras_ref.py", "test_seed_model_parity_full_width"),
+    ("test_keras_ref.py", "test_fit_keras_follows_the_scratch_training_curve"),
+    ("test_keras_ref.py", "test_lockstep_training"),
+    ("test_exercises_ch05b.py", "test_optimizers_match_keras_itself"),
+    ("test_torch_ref.py", "test_lockstep_torch"),
+    ("test_model.py", "test_zhixuhao_layers_and_config"),
+    ("test_model.py", "test_zhixuhao_options_gradient_check"),
+    ("test_model.py", "test_whole_unet_gradient_check"),
+    ("test_optimizers.py", "test_bit_identical_to_keras_for_thirty_steps"),
+    ("test_hardening.py", "test_loss_float16_model_stops_and_saves_no_nan"),
 }
 
 

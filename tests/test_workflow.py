@@ -133,3 +133,13 @@ def test_slow_tests_are_marked_where_they_are_written():
         if name.startswith("test_") and "graded" in fn.__code__.co_varnames[:fn.__code__.co_argcount]:
             assert {"slow", "notebook", "timeout"} <= marks(fn), name
     assert "notebook" in marks(test_student.test_one_student_copy_runs_and_its_checks_say_not_implemented_yet)
+
+
+def test_every_test_conftest_marks_slow_still_exists():
+    """A renamed test would silently come back into `make test-fast`: rename it in conftest._SLOW_TESTS too."""
+    from conftest import _SLOW_TESTS
+
+    for filename, name in sorted(_SLOW_TESTS):
+        path = ROOT / "tests" / filename
+        assert path.is_file() and f"def {name}(" in path.read_text(), \
+            f"tests/conftest.py marks {filename}::{name} slow, but there is no such test"
