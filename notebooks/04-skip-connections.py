@@ -211,8 +211,8 @@ for shape, size in [((2, 568 // 8, 568 // 8, 3), (49, 49)), ((1, 9, 9, 2), (4, 4
 # 1. **An inductive bias.** Each decoder level receives the encoder's map at its own resolution. Putting an edge
 #    where the encoder saw it is then a short computation (two $3 \times 3$ convolutions after the
 #    concatenation), instead of something the network must learn to encode into the bottleneck's channels and
-#    decode back through three up-convolutions. The skip-less network *can* learn that; the question is how
-#    well it does with the same data and training.
+#    decode back through three up-convolutions. Nothing forbids the skip-less network from learning that; the
+#    question is how well it does with the same data and training.
 # 2. **A short gradient path.** The gradient reaches the top encoder level across the skip through 3 layers with
 #    weights, instead of 16 down and back up the U (chapter 05 measures both terms).
 #
@@ -308,8 +308,8 @@ fig.tight_layout(); plt.show()
 # about twice the boundary error: its walls come out thick and blurred. Both networks were trained until
 # validation stopped improving; by then the training loss was still falling while the validation loss rose, so
 # both had begun to overfit 128 images, and more data or augmentation would raise both numbers. The skip-less
-# network also starts late: its validation Dice stays near 0 for the first 2-4 epochs while the gradient finds
-# its way through 16 layers (chapter 05).
+# network also starts late: its validation Dice stays near 0 for the first 2-4 epochs, as one would expect from
+# its longer gradient path (16 layers with weights to the top encoder level; chapter 05 measures the gradients).
 #
 # **What it does not show.** One small network, one data set, one training recipe. The gap need not be the same
 # for the article's full network at 256 px, with other data, with augmentation or with far longer training; a
