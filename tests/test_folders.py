@@ -147,3 +147,9 @@ def test_arrays_refuses_images_of_different_sizes(tmp_path):
     assert [im.shape for im in d.images] == [(32, 32, 1), (20, 32, 1)]
     with pytest.raises(ValueError, match="differ in size"):
         d.arrays()
+
+
+def test_a_binary_mask_read_as_three_classes_says_use_two(tmp_path):
+    images, masks, _, _ = _write_pair_folder(tmp_path)
+    with pytest.raises(ValueError, match=r"binary mask's values \(0/255\): use n_classes=2"):
+        load_folder(images, masks, n_classes=3)

@@ -502,7 +502,7 @@ BAD_IMAGES = {
     "text": (lambda d, p: _write(d / "notes.png", b"these are my notes, not pixels\n" * 4), "not an image"),
     "truncated": (lambda d, p: _write(d / "cut.png", (p / "grey.png").read_bytes()[:300]), "truncated"),
     "bomb": (lambda d, p: _write(d / "bomb.png", png_header(30000, 30000)), "pixels"),
-    "directory": (lambda d, p: d, "directory"),
+    "directory": (lambda d, p: (d / "no-images").mkdir() or d / "no-images", "is a folder with no images"),
     "missing": (lambda d, p: d / "nope.png", "no such image"),
 }
 

@@ -6,8 +6,12 @@
     bench [--quick] ...        NumPy and Numba backends against TensorFlow, in one run
     train --dataset membranes --epochs N --backend numba --out runs/NAME
                                train from scratch: progress, checkpoints, curves.png, test Dice
+    train --images DIR --masks DIR --out runs/NAME
+                               the same on your own images (folders or TIFF stacks), on random crops
+    evaluate --weights W --images DIR --masks DIR
+                               pixel error, Dice/IoU per class, adapted Rand error, beside a threshold baseline
     predict --weights W --input IN.png --output OUT.png
-                               segment an image of any size (overlap-tile), save an 8-bit mask
+                               segment an image (or a folder of them) of any size (overlap-tile), save masks
 
 Exit status: 0 done, 1 a failure that is not the user's (a full disk, a diverged training run, a bug),
 2 a mistake in the command (the one ``error:`` line says what to change), 130 Ctrl-C. ``--debug`` shows
@@ -120,6 +124,24 @@ def _model_args(p: argparse.ArgumentParser, size=256, base=64):
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the random inputs")
 
 
+def fraction(text):
+    return _number(float, text, 0, 1, high_open=True, example="0.2")
+
+
+def _data_args(p: argparse.ArgumentParser, required: bool):
+    """Your own images: --images, --masks and how to read them."""
+    p.add_argument("--images", required=required, default=None,
+                   help="a folder of images (PNG, TIFF, JPEG) or a multi-page TIFF stack")
+    p.add_argument("--masks", required=required, default=None,
+                   help="their masks: a folder (paired by file name) or a TIFF stack (slice by slice)")
+    p.add_argument("--classes", type=at_least(2), default=2,
+                   help="classes in the masks: 2 for binary masks (0/1 or 0/255), K for class indices 0..K-1")
+    p.add_argument("--foreground", choices=["white", "black"], default="white",
+                   help="binary masks: which pixels are the object; 'black' for the ISBI 2012 labels, whose "
+                        "membranes are 0")
+    p.add_argument("--grayscale", action="store_true", help="convert colour images to grey")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser: one sub-parser per command, each with its own ``--help``."""
     parser = argparse.ArgumentParser(prog="python -m unet_scratch", description=__doc__,
@@ -146,15 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", cmd_train, "train a U-Net on a generated data set; a second run with the same --out "
                                     "resumes (bit-exactly) where the first stopped")
-    p.add_argument("--dataset", choices=["membranes", "cells"], default="membranes",
-                   help="generated data set: EM-like membranes or touching cells")
+    p.add_argument("--dataset", choices=["membranes", "cells"], default=None,
+                   help="generated data set: EM-like membranes or touching cells (default membranes, unless "
+                        "--images is given)")
+    _data_args(p, required=False)
+    p.add_argument("--channels", type=positive_int, default=1, help="the model's input channels (1 grey, 3 RGB)")
+    p.add_argument("--val-images", default=None, help="validation images (a folder or a TIFF stack); default: "
+                                                      "--val-fraction of --images held out")
+    p.add_argument("--val-masks", default=None, help="the validation images' masks")
+    p.add_argument("--val-fraction", type=fraction, default=0.2,
+                   help="with --images and no --val-images: the share of the images held out for validation "
+                        "(the last ones by name)")
     p.add_argument("--epochs", type=positive_int, default=60,
                    help="total epochs (a resumed run continues up to this number)")
     p.add_argument("--backend", choices=["numpy", "numba", "cupy"], default="numba",
                    help="which kernels run the ops")
     p.add_argument("--out", required=True,
                    help="run folder: checkpoint.npz, weights.npz, history.json, curves.png, test.json")
-    p.add_argument("--size", type=at_least(16), default=128, help="image height and width (pixels)")
+    p.add_argument("--size", type=at_least(16), default=128,
+                   help="image height and width (pixels); with --images, the size of the random crops (the "
+                        "model's tile)")
     p.add_argument("--base-filters", type=positive_int, default=16,
                    help="filters at the first level, doubled at each level down")
     p.add_argument("--depth", type=positive_int, default=3, help="number of poolings")
@@ -173,11 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", "--no-resume", dest="fresh", action="store_true",
                    help="start afresh even if --out holds a run (its files are overwritten)")
 
-    p = command("predict", cmd_predict, "segment an image of any size with trained weights (overlap-tile) "
-                                        "and save an 8-bit mask")
+    p = command("evaluate", cmd_evaluate, "score trained weights on your own images and masks: pixel error, "
+                                          "Dice and IoU per class, adapted Rand error, beside the best global "
+                                          "threshold of the images (a baseline a model must beat)")
     p.add_argument("--weights", required=True, help="weights.npz or checkpoint.npz written by train")
-    p.add_argument("--input", required=True, help="an image file (PNG, TIFF, JPEG)")
-    p.add_argument("--output", required=True, help="mask to write, 0/255 (.png or .tif: lossless)")
+    _data_args(p, required=True)
+    p.add_argument("--regions", choices=["auto", "background", "foreground", "none"], default="auto",
+                   help="which class's connected regions the adapted Rand error compares: 'background' when "
+                        "the foreground is a boundary (membranes; the ISBI 2012 score), 'foreground' for objects; "
+                        "auto: background with --foreground black, else foreground")
+    p.add_argument("--threshold", type=threshold, default=0.5, help="foreground where p > threshold, in (0, 1)")
+    p.add_argument("--tile", type=positive_int, default=None,
+                   help="input tile size in pixels (default: the model's input size)")
+    p.add_argument("--json", default=None, help="also write the scores to this JSON file")
+
+    p = command("predict", cmd_predict, "segment an image of any size with trained weights (overlap-tile) "
+                                        "and save an 8-bit mask; a folder of images gives a folder of masks")
+    p.add_argument("--weights", required=True, help="weights.npz or checkpoint.npz written by train")
+    p.add_argument("--input", required=True, help="an image file (PNG, TIFF, JPEG), or a folder of them")
+    p.add_argument("--output", required=True, help="mask to write, 0/255 (.png or .tif: lossless); for a folder "
+                                                   "--input, a folder that gets one <name>.png per image")
     p.add_argument("--probabilities", default=None,
                    help="also write the probability map as an 8-bit image (.png or .tif)")
     p.add_argument("--overlay", default=None, help="also write the mask over the image as an RGB picture")
@@ -245,7 +293,8 @@ def cmd_compare(args) -> int:
 
 # The train settings that change the result: stored in the checkpoint, compared when a run resumes.
 RUN_SETTINGS = ("dataset", "size", "base_filters", "depth", "dropout", "lr", "loss", "augment", "n_train",
-                "seed", "data_seed", "batch_size")
+                "seed", "data_seed", "batch_size", "images", "masks", "val_images", "val_masks", "val_fraction",
+                "classes", "foreground", "grayscale", "channels")
 
 
 def _flag(name):
@@ -301,6 +350,52 @@ def _plot(history, path):
         plt.close(fig)
 
 
+def _load_own(images, masks, args, channels=None, what="--images"):
+    """folders.load_folder with the command's options; its ValueErrors are the user's to fix."""
+    from .folders import load_folder
+    try:
+        d = load_folder(images, masks, channels=channels or args.channels, n_classes=args.classes,
+                        foreground=args.foreground, grayscale=args.grayscale)
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(f"{what}: {err}") from err
+    for note in d.notes:
+        print(f"note: {note}")
+    return d
+
+
+def _own_data(args):
+    """(train, val) FolderData for train --images: --val-images, or the last --val-fraction held out."""
+    from .folders import FolderData
+    if (args.masks is None) != (args.images is None):
+        raise UserError("--images and --masks go together: give both (the masks are what the model learns)")
+    if args.dataset is not None:
+        raise UserError("--dataset and --images are two sources of training data; give one of them")
+    if (args.val_images is None) != (args.val_masks is None):
+        raise UserError("--val-images and --val-masks go together; give both, or neither to hold out "
+                        "--val-fraction of --images")
+    d = _load_own(args.images, args.masks, args)
+    if args.val_images is not None:
+        return d, _load_own(args.val_images, args.val_masks, args, what="--val-images")
+    n_val = int(round(len(d) * args.val_fraction))
+    if args.val_fraction > 0:
+        n_val = max(n_val, 1)
+    if n_val >= len(d):
+        raise UserError(f"--images holds {len(d)} image(s): too few to hold out {n_val} for validation; give "
+                        "--val-images/--val-masks, or a smaller --val-fraction (0 trains on all, without validation)")
+
+    def part(sl):
+        return FolderData(d.images[sl], d.masks[sl], d.names[sl], d.n_classes)
+    return part(slice(0, len(d) - n_val)), (part(slice(len(d) - n_val, len(d))) if n_val else None)
+
+
+def _regions_of(args):
+    """The class whose regions the adapted Rand error compares (None: not computed)."""
+    choice = getattr(args, "regions", "auto")
+    if choice == "auto":
+        choice = "background" if args.foreground == "black" else "foreground"
+    return {"background": 0, "foreground": 1, "none": None}[choice] if args.classes == 2 else None
+
+
 def cmd_train(args) -> int:
     import json
     import time
@@ -318,6 +413,10 @@ def cmd_train(args) -> int:
     except (ValueError, RuntimeError, ImportError) as err:
         raise UserError(f"--backend {args.backend}: {err}") from err
     _prepare_out(args.out)
+    if (args.masks is None) != (args.images is None):
+        raise UserError("--images and --masks go together: give both (the masks are what the model learns)")
+    if args.images is None:
+        args.dataset = args.dataset or "membranes"
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
     with training.RunLock(args.out) as lock:
         if lock.note:
@@ -331,21 +430,38 @@ def cmd_train(args) -> int:
                   f"(give a larger --epochs to continue, or --fresh to start over)")
             return OK
         augment = {"none": False, "flip": "flip", "elastic": True}[args.augment]
-        train = data.load(args.dataset, "train", n=args.n_train, size=args.size, seed=args.data_seed)
-        val = data.load(args.dataset, "val", size=args.size, seed=args.data_seed)
-        test = data.load(args.dataset, "test", size=args.size, seed=args.data_seed)
-        model = UNet((args.size, args.size, 1), base_filters=args.base_filters, depth=args.depth,
-                     dropout=args.dropout, kernel_initializer="he_normal", seed=args.seed)
+        own = args.images is not None
+        multi = args.classes > 2
+        if multi and args.loss != "bce":
+            raise UserError(f"--loss {args.loss}: with --classes {args.classes} the model has a softmax head, which "
+                            "trains with the (weighted) cross-entropy; leave --loss out")
+        if own:
+            train_d, val_d = _own_data(args)
+            train = (train_d.images, train_d.masks)
+            val = None if val_d is None else (val_d.images, val_d.masks)
+            source = f"{len(train_d)} image(s) from {args.images}, random {args.size}x{args.size} crops"
+        else:
+            if multi or args.channels != 1:
+                raise UserError("--classes and --channels describe your own images (--images); the generated "
+                                "data sets are grey with binary masks")
+            train = data.load(args.dataset, "train", n=args.n_train, size=args.size, seed=args.data_seed)[:2]
+            val = data.load(args.dataset, "val", size=args.size, seed=args.data_seed)[:2]
+            test = data.load(args.dataset, "test", size=args.size, seed=args.data_seed)
+            source = f"{args.dataset} {args.size}x{args.size}"
+        model = UNet((args.size, args.size, args.channels), base_filters=args.base_filters, depth=args.depth,
+                     dropout=args.dropout, kernel_initializer="he_normal", seed=args.seed,
+                     **(dict(out_channels=args.classes, out_activation="softmax") if multi else {}))
         print(f"training a U-Net (base {args.base_filters}, depth {args.depth}, {model.count_params():,} "
-              f"parameters) on {args.dataset} {args.size}x{args.size}, backend {backend.get_backend()}", flush=True)
+              f"parameters) on {source}, backend {backend.get_backend()}", flush=True)
         if state is not None:
             print(f"resuming from {os.path.join(args.out, training.CHECKPOINT)} (epoch {state['epoch']}, "
                   f"step {state['step']})", flush=True)
         start = time.perf_counter()
-        history = training.fit(model, train[:2], val[:2], epochs=args.epochs, batch_size=args.batch_size,
-                               learning_rate=args.lr, loss=args.loss, augment=augment, seed=args.seed,
-                               checkpoint_dir=args.out, resume=state is not None, time_limit=args.time_limit,
-                               verbose=1 if sys.stderr.isatty() else 2, extra_settings={"cli": settings})
+        history = training.fit(model, train, val, epochs=args.epochs, batch_size=args.batch_size,
+                               learning_rate=args.lr, loss="weighted_ce" if multi else args.loss, augment=augment,
+                               seed=args.seed, checkpoint_dir=args.out, resume=state is not None,
+                               time_limit=args.time_limit, verbose=1 if sys.stderr.isatty() else 2,
+                               extra_settings={"cli": settings}, crop=args.size if own else None)
         seconds = time.perf_counter() - start
         written = ["checkpoint.npz", "weights.npz"] if os.path.exists(os.path.join(args.out, "checkpoint.npz")) \
             else []
@@ -364,12 +480,51 @@ def cmd_train(args) -> int:
         elif history.epoch:
             _plot(history, os.path.join(args.out, "curves.png"))
             written.append("curves.png")
+        if own:
+            if val is None:
+                print(f"trained {seconds:.0f} s without validation images (--val-fraction 0); wrote "
+                      f"{args.out}/{', '.join(written)}")
+                return OK
+            from .evaluation import evaluate_images, format_report
+            report = evaluate_images(model, val_d.images, val_d.masks, args.classes, _regions_of(args))
+            report["train_seconds"] = round(seconds, 1)
+            atomic_write_text(os.path.join(args.out, "validation.json"), json.dumps(report, indent=1))
+            written.append("validation.json")
+            print(f"validation images, whole (overlap-tile), after {seconds:.0f} s of training:")
+            print(format_report(report))
+            print(f"wrote {args.out}/{', '.join(written)}")
+            return OK
         result = training.evaluate(model, test[:2], loss=args.loss, prefix="test_")
         result["train_seconds"] = round(seconds, 1)
         atomic_write_text(os.path.join(args.out, "test.json"), json.dumps(result, indent=1))
         written.append("test.json")
         print(f"test Dice {result['test_dice']:.4f}, test loss {result['test_loss']:.4f} after {seconds:.0f} s; "
               f"wrote {args.out}/{', '.join(written)}")
+    return OK
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from . import inference
+    from .evaluation import evaluate_images, format_report
+    from .serialization import atomic_write_text, check_writable
+    if args.json is not None:
+        try:
+            check_writable(args.json, "--json", (".json",))
+        except ValueError as err:
+            raise UserError(str(err)) from err
+    model = inference.load_model(args.weights)
+    classes = model.config["out_channels"] if model.config["out_activation"] == "softmax" else 2
+    if classes != args.classes and not (classes == 2 and args.classes == 2):
+        raise UserError(f"{args.weights} is a {classes}-class model but --classes is {args.classes}; give "
+                        f"--classes {classes}")
+    d = _load_own(args.images, args.masks, args, channels=model.input_shape[-1])
+    report = evaluate_images(model, d.images, d.masks, classes, _regions_of(args), args.threshold, args.tile)
+    print(format_report(report))
+    if args.json is not None:
+        atomic_write_text(args.json, json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
     return OK
 
 
@@ -394,9 +549,43 @@ def _check_outputs(args):
         seen[real] = flag
 
 
+def _predict_folder(args) -> int:
+    """predict with a folder --input: one mask per image in the --output folder (and --probabilities,
+    --overlay folders when given), named after the image."""
+    import copy
+    from pathlib import Path
+
+    from .folders import IMAGE_EXTENSIONS
+    files = sorted(f for f in Path(args.input).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise UserError(f"--input {args.input!r} is a folder with no images ({', '.join(IMAGE_EXTENSIONS)})")
+    for flag in ("output", "probabilities", "overlay"):
+        folder = getattr(args, flag)
+        if folder is None:
+            continue
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise UserError(f"--{flag} {folder!r} is a file; with a folder --input, --{flag} names a folder "
+                            "that gets one <name>.png per image")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"--{flag} {folder!r}: cannot create the folder ({err.strerror or err})") from err
+    for f in files:
+        one = copy.copy(args)
+        one.input = str(f)
+        for flag in ("output", "probabilities", "overlay"):
+            if getattr(args, flag) is not None:
+                setattr(one, flag, os.path.join(getattr(args, flag), f.stem + ".png"))
+        cmd_predict(one)
+    print(f"segmented {len(files)} image(s) from {args.input} into {args.output}")
+    return OK
+
+
 def cmd_predict(args) -> int:
     from . import images, inference
     from .serialization import clean_orphans
+    if os.path.isdir(args.input):
+        return _predict_folder(args)
     _check_outputs(args)
     for path in {os.path.dirname(os.path.abspath(p)) for p in (args.output, args.probabilities, args.overlay) if p}:
         clean_orphans(path)                      # temporary files of a predict that was killed mid-write

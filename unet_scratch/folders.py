@@ -164,9 +164,13 @@ def mask_to_classes(a, name: str, n_classes: int = 2, foreground: str = "white")
         a = a // 255
     elif values.min() < 0 or values.max() >= n_classes:
         shown = ", ".join(str(v) for v in values[:8]) + (" ..." if len(values) > 8 else "")
-        hint = ("a mask with many values is usually a resized or lossy (JPEG) copy: threshold it "
-                "(mask > 127) and save it as PNG" if len(values) > n_classes + 2 else
-                f"pass n_classes={int(values.max()) + 1} (--classes) if these are class indices")
+        if set(values.tolist()) <= {0, 255}:
+            hint = "these are a binary mask's values (0/255): use n_classes=2 (--classes 2)"
+        elif len(values) > n_classes + 2:
+            hint = ("a mask with many values is usually a resized or lossy (JPEG) copy: threshold it "
+                    "(mask > 127) and save it as PNG")
+        else:
+            hint = f"pass n_classes={int(values.max()) + 1} (--classes) if these are class indices"
         raise ValueError(f"{name}: mask values {{{shown}}} do not fit {n_classes} classes "
                          f"(expected 0..{n_classes - 1}{', or 0/255' if n_classes == 2 else ''}); {hint}")
     if foreground == "black":

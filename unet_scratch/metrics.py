@@ -157,6 +157,16 @@ def regions(mask, value=1):
     return labels
 
 
+def per_class_dice(pred, labels, classes):
+    """pred, labels: int class indices of the same shape (a batch is pooled) -> [Dice of class c for c in
+    0..classes-1], each 2 |P_c and T_c| / (|P_c| + |T_c|), 1.0 where a class is in neither."""
+    pred, labels = np.asarray(pred), np.asarray(labels)
+    if pred.shape != labels.shape:
+        raise ValueError(f"pred shape {pred.shape} and labels shape {labels.shape} differ (pass class indices: "
+                         "probabilities.argmax(-1) for a softmax output)")
+    return [dice(pred == c, labels == c) for c in range(classes)]
+
+
 def segmentation_scores(pred, target, n_classes=2, regions_of=None):
     """Pixel error, Dice and IoU per class, and the adapted Rand error of the segmented regions.
 
@@ -171,7 +181,7 @@ def segmentation_scores(pred, target, n_classes=2, regions_of=None):
     if pred.ndim == 2:
         pred, target = pred[None], target[None]
     scores = {"pixel_error": float(np.mean(pred != target)) if pred.size else 0.0,
-              "dice": [dice(pred == k, target == k) for k in range(n_classes)],
+              "dice": per_class_dice(pred, target, n_classes),
               "iou": [iou(pred == k, target == k) for k in range(n_classes)]}
     if regions_of is not None:
         errors = [adapted_rand_error(regions(p, regions_of), regions(t, regions_of))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .metrics import dice_from_counts
+from .metrics import per_class_dice  # noqa: F401  (re-exported: its one home is metrics)
 
 
 def _labels(a, name):
@@ -61,17 +61,3 @@ def class_balance_weights(labels, classes):
     per_class = np.zeros(classes)
     per_class[present] = labels.size / (present.sum() * counts[present])
     return per_class[labels.astype(np.int64)].astype(np.float32)
-
-
-def per_class_dice(pred, labels, classes):
-    """pred, labels: int class indices of the same shape (a batch is pooled) -> [Dice of class c for c in
-    0..classes-1], each 2 |P_c and T_c| / (|P_c| + |T_c|), 1.0 where a class is in neither."""
-    pred, labels = np.asarray(pred), np.asarray(labels)
-    if pred.shape != labels.shape:
-        raise ValueError(f"pred shape {pred.shape} and labels shape {labels.shape} differ (pass class indices: "
-                         "probabilities.argmax(-1) for a softmax output)")
-    out = []
-    for c in range(classes):
-        p, t = pred == c, labels == c
-        out.append(dice_from_counts(int(np.logical_and(p, t).sum()), int(p.sum() + t.sum())))
-    return out

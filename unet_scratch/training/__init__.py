@@ -25,7 +25,8 @@ The pieces: ``batches`` (prepare, epoch_order, make_batch), ``objective`` (loss_
 (History, plot_history, save_history), ``checkpoint`` (save_checkpoint, load_checkpoint, read_checkpoint),
 ``runlock`` (RunLock, RunFolderBusy) and ``loop`` (fit, evaluate). Everything is importable from ``unet_scratch.training`` directly.
 """
-from .batches import crop_targets, epoch_order, make_batch, output_size, prepare
+from .batches import (crop_targets, epoch_order, grid_crops, make_batch, output_size, prepare, prepare_crops,
+                      random_crops, tile_origins)
 from .checkpoint import CHECKPOINT, WEIGHTS, apply_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .history import History, plot_history, save_history
 from .loop import DivergedError, evaluate, fit
@@ -33,6 +34,7 @@ from .objective import LOSSES, foreground, head_kind, loss_from_logits
 from .runlock import RunFolderBusy, RunLock
 
 __all__ = ["fit", "evaluate", "prepare", "epoch_order", "make_batch", "crop_targets", "output_size",
+           "prepare_crops", "random_crops", "grid_crops", "tile_origins",
            "loss_from_logits", "head_kind", "foreground", "LOSSES", "History", "plot_history", "save_history",
            "save_checkpoint", "load_checkpoint", "read_checkpoint", "apply_checkpoint", "CHECKPOINT", "WEIGHTS",
            "RunLock", "RunFolderBusy", "DivergedError"]

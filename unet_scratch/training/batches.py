@@ -79,11 +79,19 @@ def epoch_order(n, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def make_batch(data, order, step, batch_size, seed, epoch, augment=False):
-    """Examples order[step * batch_size : ...], augmented with the generator of (seed, epoch, step)."""
+def make_batch(data, order, step, batch_size, seed, epoch, augment=False, crop=None, target_size=None):
+    """Examples order[step * batch_size : ...], augmented with the generator of (seed, epoch, step).
+
+    crop: (h, w) takes a random h x w window of each example (the images may then differ in size: data
+    holds lists), drawn from the generator of (seed, epoch, step, 3), so a resumed run crops the same
+    windows; target_size: (h, w) centre-crops the targets after augmentation (the valid network's output).
+    """
     x, t, w = data
     idx = order[step * batch_size:(step + 1) * batch_size]
-    xb, tb, wb = x[idx], t[idx], None if w is None else w[idx]
+    if crop is not None:
+        xb, tb, wb = random_crops(x, t, w, idx, crop, np.random.default_rng([seed, epoch, step, 3]))
+    else:
+        xb, tb, wb = x[idx], t[idx], None if w is None else w[idx]
     if augment:
         rng = np.random.default_rng([seed, epoch, step, 1])
         ex = [augment_with_weights(xb[i], tb[i], None if wb is None else wb[i], rng,
@@ -91,7 +99,75 @@ def make_batch(data, order, step, batch_size, seed, epoch, augment=False):
         xb = np.stack([e[0] for e in ex])
         tb = np.stack([e[1] for e in ex])
         wb = None if wb is None else np.stack([e[2] for e in ex])
+    if target_size is not None:
+        tb, wb = crop_targets(tb, *target_size), crop_targets(wb, *target_size)
     return xb, tb, wb
+
+
+# ------------------------------------------------------------------------- images larger than the tile
+def random_crops(images, masks, weights, idx, size, rng):
+    """One random size[0] x size[1] window of each example idx[i] (images: a list of (H, W, C) arrays or an
+    (N, H, W, C) array, masks and weights alike); returns stacked (B, h, w, .) arrays."""
+    h, w = size
+    xs, ts, ws = [], [], []
+    for i in idx:
+        H, W = images[i].shape[:2]
+        top, left = int(rng.integers(H - h + 1)), int(rng.integers(W - w + 1))
+        window = (slice(top, top + h), slice(left, left + w))
+        xs.append(images[i][window])
+        ts.append(masks[i][window])
+        ws.append(None if weights is None else weights[i][window])
+    return np.stack(xs), np.stack(ts), None if weights is None else np.stack(ws)
+
+
+def tile_origins(length, tile):
+    """Start offsets of tiles of ``tile`` pixels covering ``length`` pixels: a grid, the last tile flush with
+    the end (tiles may overlap there)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile))
+    return starts + [length - tile]
+
+
+def grid_crops(images, masks, weights, size):
+    """Every image cut into size-pixel tiles on a grid that covers it (deterministic: for validation).
+    Returns (N', h, w, C), (N', h, w, 1) and the weights alike, or None."""
+    h, w = size
+    xs, ts, ws = [], [], []
+    for i in range(len(images)):
+        H, W = images[i].shape[:2]
+        for top in tile_origins(H, h):
+            for left in tile_origins(W, w):
+                window = (slice(top, top + h), slice(left, left + w))
+                xs.append(images[i][window])
+                ts.append(masks[i][window])
+                ws.append(None if weights is None else weights[i][window])
+    return np.stack(xs), np.stack(ts), None if weights is None else np.stack(ws)
+
+
+def prepare_crops(model, images, masks, weights=None, size=None, name="train"):
+    """Like :func:`prepare` for images of any size (a list of (H, W[, C]) arrays, or an array) that will be
+    cropped to ``size`` = (h, w): each example checked on its own; returns lists (x, t, w)."""
+    images = list(images)
+    masks = list(masks)
+    if not images:
+        raise ValueError(f"{name}: no images")
+    if len(masks) != len(images):
+        raise ValueError(f"{name}: {len(images)} images but {len(masks)} masks")
+    weights = None if weights is None else list(weights)
+    xs, ts, ws = [], [], []
+    for i, (im, m) in enumerate(zip(images, masks)):
+        im, m = np.asarray(im), np.asarray(m)
+        im = im[..., None] if im.ndim == 2 else im
+        if im.shape[0] < size[0] or im.shape[1] < size[1]:
+            raise ValueError(f"{name}: image {i} is {im.shape[0]}x{im.shape[1]}, smaller than the "
+                             f"{size[0]}x{size[1]} crops; use a smaller tile (--size) or leave the image out")
+        x, t, w = prepare(model, im[None], m[None], None if weights is None else np.asarray(weights[i])[None],
+                          name=f"{name} image {i}")
+        xs.append(x[0])
+        ts.append(t[0])
+        ws.append(None if w is None else w[0])
+    return xs, ts, None if weights is None else ws
 
 
 def output_size(model, x):

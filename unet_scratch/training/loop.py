@@ -24,7 +24,8 @@ from ..backend import to_backend, to_numpy
 from ..metrics import dice_counts, dice_from_counts
 from ..optimizers import Optimizer, get_optimizer
 from ..serialization import clean_orphans
-from .batches import crop_targets, epoch_order, make_batch, output_size, prepare
+from .batches import (crop_targets, epoch_order, grid_crops, make_batch, output_size, prepare,
+                      prepare_crops)
 from .checkpoint import CHECKPOINT, WEIGHTS, apply_checkpoint, generation_of, read_checkpoint, save_checkpoint, \
     save_weights_file
 from .history import History
@@ -94,6 +95,9 @@ def _fingerprint(*arrays):
         if a is None:
             h.update(b"none")
             continue
+        if isinstance(a, list):                        # images of different sizes (crop=...)
+            h.update(f"list{len(a)}".encode() + _fingerprint(*a).encode())
+            continue
         a = np.ascontiguousarray(a)
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(memoryview(a).cast("B"))
@@ -143,6 +147,14 @@ def _describe(change):
     return f"{what} {before!r} -> {now!r}"
 
 
+def _tile_size(model, crop):
+    """crop as (h, w), a legal input size for the model, or ValueError saying which sizes are."""
+    from ..checks import check_unet_size
+    h, w = (int(crop), int(crop)) if np.ndim(crop) == 0 else (int(crop[0]), int(crop[1]))
+    check_unet_size(h, w, model.depth, model.padding)
+    return h, w
+
+
 def _params_finite(model):
     """One cheap test for NaN or Inf in any parameter: the float64 sum of every tensor's sum (NaN and Inf
     propagate; finite float32 values cannot overflow it). One device sync on the GPU."""
@@ -154,7 +166,7 @@ def _params_finite(model):
 
 def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learning_rate=None, loss="bce",
         augment=False, seed=0, checkpoint_dir=None, resume=None, callbacks=(), lr_schedule=None,
-        time_limit=None, max_steps=None, verbose=1, extra_settings=None):
+        time_limit=None, max_steps=None, verbose=1, extra_settings=None, crop=None):
     """Train ``model`` on ``train`` and return a :class:`History`.
 
     train, val: (images, masks) or (images, masks, weight_maps), see :func:`prepare`.
@@ -178,6 +190,10 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     verbose: 0 silent, 1 a progress bar per epoch (tqdm, notebook-aware), 2 one line per epoch.
     extra_settings: a JSON-able dict stored in the checkpoint and compared on resume like the rest (the
     command line stores the data set's name and size there).
+    crop: a tile size (h, w) (or one int): train on random h x w windows of images of any size (train's images
+    and masks may then be lists of differently sized arrays, e.g. ``folders.load_folder``'s), drawn anew every
+    step from (seed, epoch, step), so a resumed run sees the same windows; validation uses tiles on a grid
+    that covers each validation image.
 
     Divergence: a NaN or Inf loss stops training before the step is applied; NaN or Inf weights after a
     step (a finite loss can hide them) stop it at once. Either way a warning names the epoch and step, no
@@ -193,11 +209,19 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                          "given; pass checkpoint_dir=... (or resume='path/to/checkpoint.npz')")
     if time_limit is not None and not time_limit >= 0:
         raise ValueError(f"time_limit must be a number of seconds >= 0, got {time_limit!r}")
-    data = prepare(model, *train, name="train")
-    val_data = prepare(model, *val, name="val") if val is not None else None
-    oh, ow = output_size(model, data[0])
-    data = (data[0], crop_targets(data[1], oh, ow), crop_targets(data[2], oh, ow))
-    if augment and data[0].shape[1:3] != data[1].shape[1:3]:
+    target_size = None
+    if crop is not None:
+        crop = _tile_size(model, crop)
+        data = prepare_crops(model, *train, size=crop, name="train")
+        val_data = grid_crops(*prepare_crops(model, *val, size=crop, name="val"), crop) if val is not None else None
+        target_size = output_size(model, np.empty((1, *crop, 1)))
+        target_size = None if target_size == crop else target_size
+    else:
+        data = prepare(model, *train, name="train")
+        val_data = prepare(model, *val, name="val") if val is not None else None
+        oh, ow = output_size(model, data[0])
+        data = (data[0], crop_targets(data[1], oh, ow), crop_targets(data[2], oh, ow))
+    if augment and crop is None and data[0].shape[1:3] != data[1].shape[1:3]:
         raise ValueError("augmentation needs targets the size of the images (same padding); the valid network "
                          "crops its targets: augment images and masks first, then train without augment")
     if isinstance(optimizer, Optimizer):
@@ -213,7 +237,7 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                     learning_rates=None if lr_schedule is None else [float(lr_schedule(e)) for e in range(epochs)],
                     model=model.get_config(), data=_fingerprint(*data),
                     val_data=None if val_data is None else _fingerprint(*val_data),
-                    extra=extra_settings or {})
+                    extra=extra_settings or {}, crop=None if crop is None else list(crop))
     settings = json.loads(json.dumps(settings))            # as a checkpoint stores it (tuples -> lists)
 
     lock = None
@@ -223,14 +247,16 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
             warnings.warn(lock.note, UserWarning, stacklevel=2)
     try:
         return _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, checkpoint_dir,
-                    resume, callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch)
+                    resume, callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch,
+                    crop, target_size)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, checkpoint_dir, resume,
-         callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch):
+         callbacks, lr_schedule, time_limit, max_steps, verbose, settings, n, steps_per_epoch, crop=None,
+         target_size=None):
     history, epoch, step, running = History(), 0, 0, None
     run_id, saved_at = os.urandom(6).hex(), None
     if checkpoint_dir is not None:
@@ -242,8 +268,8 @@ def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, ch
         if changed:
             raise ValueError("resume with the settings of the checkpoint to continue bit-exactly; changed: "
                              + "; ".join(_describe(c) for c in changed)
-                             + f". Nothing was loaded. To start afresh instead: fit without resume (train "
-                               f"--fresh), or use another checkpoint_dir (train --out)")
+                             + ". Nothing was loaded. To start afresh instead: fit without resume (train "
+                               "--fresh), or use another checkpoint_dir (train --out)")
         apply_checkpoint(state, model, opt, source=f"checkpoint {path!r}")
         train_state = state["state"]
         history = History(train_state["history"], train_state["epochs_done"])
@@ -300,7 +326,7 @@ def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, ch
                 bar.update(step)
             t0 = time.perf_counter()
             while step < steps_per_epoch:
-                xb, tb, wb = make_batch(data, order, step, batch_size, seed, epoch, augment)
+                xb, tb, wb = make_batch(data, order, step, batch_size, seed, epoch, augment, crop, target_size)
                 for k, layer in enumerate(dropouts):
                     layer.rng = np.random.default_rng([seed, epoch, step, 2, k])
                 with np.errstate(all="ignore"):
