@@ -143,3 +143,23 @@ def test_every_test_conftest_marks_slow_still_exists():
         path = ROOT / "tests" / filename
         assert path.is_file() and f"def {name}(" in path.read_text(), \
             f"tests/conftest.py marks {filename}::{name} slow, but there is no such test"
+
+
+def test_make_chromium_never_fails_where_there_is_no_apt_get(tmp_path):
+    """A laptop without apt-get and without a browser (macOS, Fedora): `make test` goes on, saying why."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    (tmp_path / "python3").symlink_to(sys.executable)            # PATH holds python3 and nothing else
+    env = {k: v for k, v in os.environ.items() if k not in ("CHROME", "MAKEFLAGS", "MFLAGS")}
+    env["PATH"] = str(tmp_path)
+    proc = subprocess.run([make, "--no-print-directory", "chromium"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "will skip" in proc.stdout and "no Chrome or Chromium found" in proc.stderr
+    assert "installing chromium" not in proc.stdout
