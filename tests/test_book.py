@@ -4,8 +4,10 @@ The book is built from notebooks/ and book/_toc.yml into a temporary folder, ser
 every page is opened in headless Chromium, driven through the Chrome DevTools Protocol (CDP) over a
 websocket. For each page: math typeset by the MathJax shipped with the site (no raw TeX left), every
 image loaded, no request to anything but this machine, every local link pointing at an existing file
-and anchor, code highlighted, exercise solutions folded. A screenshot of chapter 00 is saved to
-book/_build/screenshot-00.png. The browser is found by tools/find_chrome.py (Chrome or Chromium, Linux or
+and anchor, code highlighted, exercise solutions folded, a language switch to the same page in the other
+language. The Chinese edition (html/zh/) gets the same checks, and its text must be drawn with a CJK font
+(Chromium's own report of the fonts that rendered it), not as empty boxes. Screenshots of chapter 00 and of
+the Chinese chapter 01 are saved to book/_build/screenshot-00.png and book/_build/screenshots/. The browser is found by tools/find_chrome.py (Chrome or Chromium, Linux or
 macOS, or the CHROME environment variable). Without one the browser tests skip, saying how to install it,
 except where the CI environment variable is set: there a missing browser is a failure.
 """
@@ -37,8 +39,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from find_chrome import HOW_TO_INSTALL, candidates, find_chrome  # noqa: E402
-from build_book import (BEGIN, BookError, build, check_toc, display_math_blocks, fold_solutions, main,  # noqa: E402
-                        rewrite_book_links, toc_files)
+from build_book import (BEGIN, UNTRANSLATED_NOTE, WORDS, BookError, add_language_switches, build,  # noqa: E402
+                        check_toc, chinese_toc, counterpart, display_math_blocks, fold_solutions, main,
+                        rewrite_book_links, stage_chinese, toc_files)
 
 TOC = ROOT / "book" / "_toc.yml"
 SCREENSHOT = ROOT / "book" / "_build" / "screenshot-00.png"
@@ -46,6 +49,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 EXTRA_PAGES = ["index", "running-the-course", "glossary", "references"]
+ZH_PAGES = ["index", "running-the-course", "article", "glossary", "references"]    # book/zh/'s toc, less chapters
+ZH_SCREENSHOT = ROOT / "book" / "_build" / "screenshots" / "zh-01-convolution.png"
+# font families that cover Chinese (Debian's fonts-noto-cjk; macOS; Windows): what must draw the zh pages' text
+CJK_FONT = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|PingFang|Hiragino|Heiti|Songti|STHeiti|"
+                      r"Microsoft YaHei|SimSun|SimHei|Noto Sans SC|Noto Serif SC|AR PL", re.I)
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 # ---------------------------------------------------------------- checks (pure functions, tested below)
@@ -180,7 +189,9 @@ PAGE_REPORT_JS = r"""
     solutions: solutions.length,
     solutionsFolded: solutions.filter(c => c.querySelector('details.hide.above-input:not([open])')
                                           && c.querySelector('summary')
-                                          && /Show the solution/.test(c.querySelector('summary').textContent)).length,
+                                          && /Show the solution|显示答案/.test(c.querySelector('summary').textContent)).length,
+    langSwitch: [...document.querySelectorAll('a.lang-switch')].map(a => a.href),
+    htmlLang: document.documentElement.lang,
   };
 })()
 """.replace("BEGIN_MARK", BEGIN)
@@ -212,7 +223,7 @@ def _digest(folder: Path):
 def site(tmp_path_factory):
     """The book built from notebooks/ and book/_toc.yml, served on 127.0.0.1."""
     out = tmp_path_factory.mktemp("book")
-    before = _digest(ROOT / "notebooks")
+    before = _digest(ROOT / "notebooks"), _digest(ROOT / "notebooks" / "zh")
     t0 = time.perf_counter()
     try:
         index, error = build(ROOT / "notebooks", ROOT / "book", TOC, out, quiet=True), None
@@ -221,7 +232,9 @@ def site(tmp_path_factory):
     if error:
         pytest.fail(f"the book does not build: {error}", pytrace=False)
     print(f"\nbook built in {time.perf_counter() - t0:.1f} s")
-    assert _digest(ROOT / "notebooks") == before, "building the book modified notebooks/"
+    after = _digest(ROOT / "notebooks"), _digest(ROOT / "notebooks" / "zh")
+    changed = sorted(n for old, new in zip(before, after) for n in set(old) | set(new) if old.get(n) != new.get(n))
+    assert not changed, f"building the book modified notebooks/: {changed}"
     html = index.parent
     handler = functools.partial(_QuietHandler, directory=str(html))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -296,6 +309,47 @@ def _open(cdp: CDP, url: str):
 
 # ---------------------------------------------------------------- the browser test
 
+def _page_problems(report, requested, page, html, origin, lang="en"):
+    """What is wrong with one page of the site (``page``: its path without .html, from the site's root)."""
+    where, problems = f"{page}.html", []
+    if report["title"].startswith("404") or "Error response" in report["title"]:
+        return [f"{where}: not found"]
+    static = f"{origin}/zh/_static/" if lang == "zh" else f"{origin}/_static/"
+    if not any(url.startswith(static) for url in requested):
+        problems.append(f"{where}: no request for the site's own assets was recorded")
+    for url in requests_leaving(requested):
+        problems.append(f"{where}: requested {url}, which leaves the machine")
+    if report["mathElements"] and report["mathTypeset"] != report["mathElements"]:
+        problems.append(f"{where}: {report['mathElements'] - report['mathTypeset']} of "
+                        f"{report['mathElements']} math elements not typeset by MathJax")
+    if report["mathErrors"]:
+        problems.append(f"{where}: {report['mathErrors']} TeX errors (mjx-merror)")
+    if raw := raw_tex(report["text"]):
+        problems.append(f"{where}: raw TeX left in the page: {raw[:5]}")
+    if report["mathElements"] and not (report["mathjaxSrc"] and report["mjx"]
+                                       and all(s.startswith(origin) for s in report["mathjaxSrc"])):
+        problems.append(f"{where}: math not typeset by the site's own MathJax: {report['mathjaxSrc']}")
+    for img in report["images"]:
+        if not img["ok"]:
+            problems.append(f"{where}: image did not load: {img['src']}")
+    for link in broken_links(report["links"], html, origin):
+        problems.append(f"{where}: broken link {link}")
+    in_site = page[len("zh/"):] if lang == "zh" else page
+    if in_site.startswith("notebooks/"):
+        if report["codeCells"] and not report["highlightTokens"]:
+            problems.append(f"{where}: code cells are not syntax-highlighted")
+        if BEGIN in report["visibleText"]:
+            problems.append(f"{where}: an exercise solution is visible (should be folded)")
+        if report["solutionsFolded"] != report["solutions"]:
+            problems.append(f"{where}: {report['solutions'] - report['solutionsFolded']} of "
+                            f"{report['solutions']} exercise cells not folded behind '{WORDS[lang]['show']}'")
+    other = counterpart(html / f"{page}.html", html)
+    expected = f"{origin}/{other.relative_to(html).as_posix()}"
+    if report["langSwitch"] != [expected]:
+        problems.append(f"{where}: the language switch links {report['langSwitch']}, expected [{expected!r}]")
+    return problems
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_every_page_renders_offline_in_chromium(browser, site):
@@ -304,43 +358,95 @@ def test_every_page_renders_offline_in_chromium(browser, site):
     problems = []
     for page in [f"notebooks/{c}" for c in chapters] + EXTRA_PAGES:
         report, requested = _open(browser, f"{origin}/{page}.html")
-        where = f"{page}.html"
-        if report["title"].startswith("404") or "Error response" in report["title"]:
-            problems.append(f"{where}: not found")
-            continue
-        if not any(url.startswith(f"{origin}/_static/") for url in requested):
-            problems.append(f"{where}: no request for the site's own assets was recorded")
-        for url in requests_leaving(requested):
-            problems.append(f"{where}: requested {url}, which leaves the machine")
-        if report["mathElements"] and report["mathTypeset"] != report["mathElements"]:
-            problems.append(f"{where}: {report['mathElements'] - report['mathTypeset']} of "
-                            f"{report['mathElements']} math elements not typeset by MathJax")
-        if report["mathErrors"]:
-            problems.append(f"{where}: {report['mathErrors']} TeX errors (mjx-merror)")
-        if raw := raw_tex(report["text"]):
-            problems.append(f"{where}: raw TeX left in the page: {raw[:5]}")
-        if report["mathElements"] and not (report["mathjaxSrc"] and report["mjx"]
-                                           and all(s.startswith(origin) for s in report["mathjaxSrc"])):
-            problems.append(f"{where}: math not typeset by the site's own MathJax: {report['mathjaxSrc']}")
-        for img in report["images"]:
-            if not img["ok"]:
-                problems.append(f"{where}: image did not load: {img['src']}")
-        for link in broken_links(report["links"], html, origin):
-            problems.append(f"{where}: broken link {link}")
-        if page.startswith("notebooks/"):
-            if report["codeCells"] and not report["highlightTokens"]:
-                problems.append(f"{where}: code cells are not syntax-highlighted")
-            if BEGIN in report["visibleText"]:
-                problems.append(f"{where}: an exercise solution is visible (should be folded)")
-            if report["solutionsFolded"] != report["solutions"]:
-                problems.append(f"{where}: {report['solutions'] - report['solutionsFolded']} of "
-                                f"{report['solutions']} exercise cells not folded behind 'Show the solution'")
+        problems += _page_problems(report, requested, page, html, origin)
         if page == "index":
             nav = [urlsplit(u).path.lstrip("/") for u in report["nav"]]
             in_nav = [p[len("notebooks/"):-len(".html")] for p in nav if p.startswith("notebooks/")]
             if in_nav != chapters:
                 problems.append(f"navigation lists chapters {in_nav}, the toc {chapters}")
     assert not problems, "\n".join(problems)
+
+
+# The fonts Chromium used for the text of the first paragraph (or heading) with ten Chinese characters of its
+# own: CSS.getPlatformFontsForNode reports each font and how many glyphs it drew. Boxes ("tofu") would come
+# from a font without CJK glyphs, or from the last-resort font.
+MARK_CJK_JS = r"""
+(() => {
+  const own = e => [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('');
+  const cjk = t => (t.match(/[\u3400-\u9fff]/g) || []).length;
+  const el = [...document.querySelectorAll('article h1, article p, article li')].find(e => cjk(own(e)) >= 10);
+  if (!el) return null;
+  el.setAttribute('data-cjk-probe', '1');
+  return own(el);
+})()
+"""
+
+
+def _cjk_fonts(cdp):
+    """(text probed, [(font family, glyphs drawn)]) for the page's first element with Chinese text."""
+    text = cdp.evaluate(MARK_CJK_JS)
+    if text is None:
+        return None, []
+    root = cdp.send("DOM.getDocument", depth=-1)["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", nodeId=root, selector="[data-cjk-probe]")["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", nodeId=node)["fonts"]
+    return text, [(f["familyName"], f["glyphCount"]) for f in fonts]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_chinese_page_renders_offline_with_a_cjk_font(browser, site):
+    html, origin = site
+    chapters = _chapters()
+    translated = {p.stem for p in (ROOT / "notebooks" / "zh").glob("*.ipynb")}
+    assert translated, "no Chinese chapter in notebooks/zh/"
+    browser.send("DOM.enable")
+    browser.send("CSS.enable")
+    problems = []
+    for page in [f"zh/notebooks/{c}" for c in chapters] + [f"zh/{p}" for p in ZH_PAGES]:
+        report, requested = _open(browser, f"{origin}/{page}.html")
+        problems += _page_problems(report, requested, page, html, origin, lang="zh")
+        if report["htmlLang"] != "zh-CN":
+            problems.append(f"{page}.html: <html lang={report['htmlLang']!r}>, expected 'zh-CN'")
+        name = page.rsplit("/", 1)[-1]
+        if page.startswith("zh/notebooks/") and name not in translated:
+            if "本章还没有中文译本" not in report["visibleText"]:
+                problems.append(f"{page}.html: an English chapter without the note that it is not translated")
+            continue
+        text, fonts = _cjk_fonts(browser)
+        if text is None:
+            problems.append(f"{page}.html: no paragraph with Chinese text")
+            continue
+        drawn = sum(n for family, n in fonts if CJK_FONT.search(family))
+        if drawn < len(CJK_CHAR.findall(text)):
+            problems.append(f"{page}.html: {len(CJK_CHAR.findall(text))} Chinese characters in {text[:30]!r}..., "
+                            f"but CJK fonts drew {drawn} glyphs (fonts used: {fonts}); install a CJK font: "
+                            f"`make chromium` (Debian's fonts-noto-cjk)")
+        if page == "zh/index":
+            nav = [urlsplit(u).path.lstrip("/") for u in report["nav"]]
+            in_nav = [p[len("zh/notebooks/"):-len(".html")] for p in nav if p.startswith("zh/notebooks/")]
+            if in_nav != chapters:
+                problems.append(f"the Chinese navigation lists chapters {in_nav}, the toc {chapters}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_screenshot_of_a_chinese_chapter(browser, site):
+    """A picture of the Chinese chapter 01's first section (Chinese text, formulas, a figure) to look at."""
+    html, origin = site
+    _open(browser, f"{origin}/zh/notebooks/01-convolution.html")
+    browser.send("Emulation.setDeviceMetricsOverride", width=1280, height=1000, deviceScaleFactor=1, mobile=False)
+    browser.evaluate("""(async () => {
+        const heading = document.querySelector('article section section h2') || document.querySelector('article h1');
+        window.scrollTo(0, heading.getBoundingClientRect().top + window.scrollY - 90);
+        await new Promise(r => setTimeout(r, 300));
+        return true; })()""")
+    shot = browser.send("Page.captureScreenshot", format="png")
+    ZH_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    ZH_SCREENSHOT.write_bytes(b64decode(shot["data"]))
+    print(f"\nscreenshot of the Chinese chapter 01: {ZH_SCREENSHOT}")
+    assert ZH_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and ZH_SCREENSHOT.stat().st_size > 20_000
 
 
 @pytest.mark.browser
@@ -379,7 +485,7 @@ def test_the_toc_lists_the_course_in_order():
                            "03-transposed-convolution", "04-skip-connections", "05-backpropagation",
                            "05b-optimizers-dropout-init", "06-scratch-vs-keras", "07-losses-and-metrics",
                            "08-training", "09-going-fast", "10-the-original-paper", "11-capstone",
-                           "A-troubleshooting"]
+                           "12-your-own-data", "A-troubleshooting"]
 
 
 def test_a_notebook_missing_from_the_toc_fails_the_build(tmp_path, capsys):
@@ -419,6 +525,71 @@ def test_fold_solutions_tags_exercise_cells_only():
     assert nb.cells[2].source == "print(1)"
 
 
+def test_the_chinese_toc_is_the_english_chapters_in_the_english_order():
+    toc = chinese_toc(ROOT / "book" / "zh", _chapters())
+    listed = [f[len("notebooks/"):] for f in toc_files(toc) if f.startswith("notebooks/")]
+    assert listed == _chapters()
+    assert toc["root"] == "index" and {"article", "glossary", "references"} <= set(toc_files(toc))
+
+
+def test_a_chinese_toc_that_lists_chapters_itself_is_refused(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nparts:\n  - caption: x\n    chapters:\n"
+                                       "      - file: notebooks/00-introduction\n")
+    with pytest.raises(BookError, match="exactly one part must say `chapters: english`"):
+        chinese_toc(tmp_path, ["00-introduction"])
+
+
+def test_the_chinese_config_is_the_english_one_in_chinese():
+    """book/zh/_config.yml may differ from book/_config.yml only in its title, footer and language."""
+    en = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    zh = yaml.safe_load((ROOT / "book" / "zh" / "_config.yml").read_text())
+    assert zh["sphinx"]["config"].pop("language") == "zh_CN"
+    for cfg in (en, zh):
+        cfg.pop("title"), cfg["html"].pop("extra_footer")
+    assert zh == en
+
+
+def test_stage_chinese_takes_the_translations_and_notes_the_rest(tmp_path):
+    chapters = _chapters()
+    _stand_ins(tmp_path / "nb", chapters)
+    _stand_ins(tmp_path / "nb" / "zh", chapters[:1])
+    zh_nb = nbformat.read(tmp_path / "nb" / "zh" / f"{chapters[0]}.ipynb", as_version=4)
+    zh_nb.cells[0].source = "# 中文"
+    zh_nb.cells.append(nbformat.v4.new_code_cell(f"def f():\n    {BEGIN}\n    return 1\n    ### END SOLUTION"))
+    nbformat.write(zh_nb, tmp_path / "nb" / "zh" / f"{chapters[0]}.ipynb")
+    folded, translated = stage_chinese(ROOT / "book", tmp_path / "nb" / "zh", tmp_path / "nb", chapters,
+                                       tmp_path / "src")
+    assert translated == chapters[:1] and folded == 1
+    first = nbformat.read(tmp_path / "src" / "notebooks" / f"{chapters[0]}.ipynb", as_version=4)
+    assert first.cells[0].source == "# 中文" and first.cells[1].metadata["mystnb"]["code_prompt_show"] == "显示答案"
+    second = nbformat.read(tmp_path / "src" / "notebooks" / f"{chapters[1]}.ipynb", as_version=4)
+    assert [c.source for c in second.cells] == [f"# {chapters[1]}", UNTRANSLATED_NOTE]
+    assert (tmp_path / "src" / "references.md").read_text() == (ROOT / "book" / "references.md").read_text()
+    assert "术语表" in (tmp_path / "src" / "glossary.md").read_text()
+    _stand_ins(tmp_path / "nb" / "zh", ["99-no-such-chapter"])
+    with pytest.raises(BookError, match="Chinese chapters without an English chapter.*99-no-such-chapter"):
+        stage_chinese(ROOT / "book", tmp_path / "nb" / "zh", tmp_path / "nb", chapters, tmp_path / "src")
+
+
+def test_every_page_gets_a_switch_to_the_same_page_in_the_other_language(tmp_path):
+    page = '<html><div class="article-header-buttons"></div></html>'
+    for rel in ["index.html", "notebooks/00-a.html", "glossary.html", "zh/index.html", "zh/notebooks/00-a.html",
+                "zh/article.html", "_static/x.html", "zh/_static/y.html"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(page)
+    assert add_language_switches(tmp_path) == 6
+    assert add_language_switches(tmp_path) == 0                 # once per page
+    href = lambda rel: re.search(r'lang-switch" href="([^"]+)"', (tmp_path / rel).read_text())  # noqa: E731
+    assert href("notebooks/00-a.html")[1] == "../zh/notebooks/00-a.html"
+    assert href("zh/notebooks/00-a.html")[1] == "../../notebooks/00-a.html"
+    assert href("glossary.html")[1] == "zh/index.html"          # no Chinese glossary here: the Chinese home
+    assert href("zh/article.html")[1] == "../index.html"        # a page only in Chinese: the English home
+    assert ">中文</a>" in (tmp_path / "index.html").read_text()
+    assert ">English</a>" in (tmp_path / "zh/index.html").read_text()
+    assert href("_static/x.html") is None and href("zh/_static/y.html") is None
+    assert counterpart(tmp_path / "zh" / "index.html", tmp_path) == tmp_path / "index.html"
+
+
 def test_links_to_book_pages_work_in_jupyterlab_and_on_the_site():
     src = ("[the paper](../book/references.md#ronneberger-2015), [terms](../book/glossary.md), "
            "[chapter 1](01-convolution.ipynb), [arXiv](https://arxiv.org/abs/1505.04597)")
@@ -426,6 +597,9 @@ def test_links_to_book_pages_work_in_jupyterlab_and_on_the_site():
                                        "[chapter 1](01-convolution.ipynb), [arXiv](https://arxiv.org/abs/1505.04597)")
     labels = re.findall(r"^\((\S+)\)=$", (ROOT / "book" / "references.md").read_text(), flags=re.M)
     assert "ronneberger-2015" in labels and "source-article" in labels
+    zh = ("[术语表](../../book/zh/glossary.md)、[论文](../../book/references.md#ronneberger-2015)、"
+          "[第 01 章](01-convolution.ipynb)")
+    assert rewrite_book_links(zh) == "[术语表](../glossary.md)、[论文](#ronneberger-2015)、[第 01 章](01-convolution.ipynb)"
 
 
 def test_the_checks_can_fail(tmp_path):
