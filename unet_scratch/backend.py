@@ -2,7 +2,8 @@
 
     numpy  the readable reference in ``unet_scratch.ops`` (always available)
     numba  CPU kernels in ``unet_scratch.kernels.numba_ops`` (needs the ``numba`` extra)
-    cupy   GPU kernels in ``unet_scratch.kernels.cupy_ops`` (needs the ``gpu`` extra and a CUDA GPU)
+    cupy   GPU kernels in ``unet_scratch.kernels.cupy_ops`` (needs the ``gpu-cuda12`` or ``gpu-cuda13``
+           extra and a CUDA GPU; selected only after one tiny kernel compiled and ran)
 
 Every backend exposes the same functions with the same signatures (``conv2d(x, w, b, strides, padding)
 -> (y, cache)`` ...). Layers ask :func:`ops` for the current namespace at forward time and keep it for the
@@ -13,6 +14,12 @@ matching backward, so a layer never knows which kernel ran.
     >>> with us.use_backend("numpy"):
     ...     y = model.forward(x)
 
+Devices. The backend picks the ops; the arrays say where they live. A model's weights are moved with
+``model.to("gpu")`` (CuPy arrays) or ``model.to("cpu")``, and the shared array code finds its array module
+from its inputs (``get_array_module(x)``, the pattern of DeZero's ``cuda.get_array_module``), so no op
+needs to be told which device it runs on. ``device_of(a)`` names an array's device, ``backend_device()``
+the device the current backend computes on, ``to_device_array(a, device)`` copies an array there.
+
 Replacing single ops. ``use_ops(conv2d=f, conv2d_backward=g)`` runs a block with some of the current
 backend's functions replaced (how ``unet_scratch.capstone.use_student_ops`` plugs a student's own ops into
 the real ``UNet``). The replacements are part of the backend choice, restored on exit like ``use_backend``'s.
@@ -21,7 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from types import MappingProxyType
+
+import numpy
 
 BACKENDS = ("numpy", "numba", "cupy")
 _MODULES = {
@@ -31,7 +41,8 @@ _MODULES = {
 }
 _INSTALL_HINT = {
     "numba": "pip install -e '.[numba]'",
-    "cupy": "pip install -e '.[gpu]' on a machine with an NVIDIA GPU and CUDA 12",
+    "cupy": "pip install -e '.[gpu-cuda12]' (CUDA 12 driver) or -e '.[gpu-cuda13]' (CUDA 13) on a machine "
+            "with an NVIDIA GPU",
 }
 _current = "numpy"
 _replaced: dict = {}        # op name -> function, set only inside ``use_ops`` (empty: the backend's own ops)
@@ -41,10 +52,15 @@ def _load(name: str):
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     try:
-        return importlib.import_module(_MODULES[name])
+        module = importlib.import_module(_MODULES[name])
     except ImportError as err:  # numba or cupy missing, or no GPU
         hint = "" if "pip install" in str(err) else f"; install it with: {_INSTALL_HINT.get(name, '')}"
         raise RuntimeError(f"backend {name!r} is not available here ({err}){hint}") from err
+    if name == "cupy":
+        problem = module.self_test()          # compiles and runs one tiny kernel, once per process
+        if problem:
+            raise RuntimeError(f"backend 'cupy' is not available here: {problem}")
+    return module
 
 
 def set_backend(name: str) -> None:
@@ -140,7 +156,8 @@ def use_ops(**functions):
 
 
 def available_backends() -> list[str]:
-    """The backends that import on this machine (cupy only where a GPU answers)."""
+    """The backends that work on this machine: cupy only where a GPU answers and a kernel compiled and ran
+    (``set_backend("cupy")``'s error says what is missing elsewhere)."""
     names = []
     for name in BACKENDS:
         try:
@@ -151,22 +168,60 @@ def available_backends() -> list[str]:
     return names
 
 
+def get_array_module(*arrays):
+    """``cupy`` if any argument is a CuPy array, else ``numpy``: how the shared array code finds its module.
+
+    No CuPy array can exist before ``cupy`` is imported, so this never imports CuPy itself."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        return cupy.get_array_module(*arrays)
+    return numpy
+
+
+def is_device_array(a) -> bool:
+    """True for a CuPy (GPU) array."""
+    return get_array_module(a) is not numpy
+
+
+def device_of(a) -> str:
+    """"gpu" for a CuPy array, "cpu" for anything else."""
+    return "gpu" if is_device_array(a) else "cpu"
+
+
+def backend_device(name: str | None = None) -> str:
+    """The device a backend computes on: "gpu" for cupy, "cpu" for numpy and numba (default: the current)."""
+    return "gpu" if (name or _current) == "cupy" else "cpu"
+
+
+def to_device_array(a, device: str):
+    """``a`` on ``device`` ("cpu": a NumPy array, "gpu": a CuPy array); no copy when it is there already."""
+    if device == "cpu":
+        return to_numpy(a)
+    if device != "gpu":
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if is_device_array(a):
+        return a
+    import cupy
+    return cupy.asarray(a)
+
+
 def array_module():
     """``numpy``, or ``cupy`` when the cupy backend is selected."""
     if _current == "cupy":
         import cupy
         return cupy
-    import numpy
     return numpy
 
 
 def to_backend(a):
     """A NumPy array moved to the current backend's device (a CuPy array for "cupy"; else unchanged)."""
-    xp = array_module()
-    return a if xp.__name__ == "numpy" else xp.asarray(a)
+    return to_device_array(a, "gpu") if _current == "cupy" else a
 
 
 def to_numpy(a):
     """Any backend's array as a NumPy array (copied from the GPU for CuPy)."""
-    import numpy
-    return a.get() if hasattr(a, "get") and not isinstance(a, numpy.ndarray) else numpy.asarray(a)
+    if isinstance(a, numpy.ndarray):
+        return a
+    if is_device_array(a):
+        return a.get()
+    return numpy.asarray(a)

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from .backend import to_backend, to_numpy
+from .backend import to_device_array, to_numpy
 from .checks import check_finite, valid_output_size
 
 
@@ -232,7 +232,8 @@ def predict(model, images, batch_size=4, max_memory=None):
         raise NotEnoughMemory(f"a forward pass of {b} images of {x.shape[1]} x {x.shape[2]} needs about "
                               f"{need / 1e9:.1f} GB, more than the {limit / 1e9:.1f} GB allowed; use a smaller "
                               f"batch_size or predict_tiled(model, image, tile=...)")
-    out = [to_numpy(model.forward(to_backend(x[i:i + batch_size].astype(model.dtype, copy=False)), training=False))
+    out = [to_numpy(model.forward(to_device_array(x[i:i + batch_size].astype(model.dtype, copy=False), model.device),
+                                  training=False))
            for i in range(0, len(x), batch_size)]
     y = np.concatenate(out)
     return y[0] if single else y
@@ -290,7 +291,8 @@ def predict_tiled(model, image, tile=None, margin=None, blend=True, batch_size=4
     for b in range(0, len(origins), batch_size):
         batch = origins[b:b + batch_size]
         tiles = np.stack([xp[y0:y0 + t, x0:x0 + t] for y0, x0 in batch])
-        probs = to_numpy(model.forward(to_backend(tiles.astype(model.dtype, copy=False)), training=False))
+        probs = to_numpy(model.forward(to_device_array(tiles.astype(model.dtype, copy=False), model.device),
+                                       training=False))
         for (y0, x0), p in zip(batch, probs):
             if valid:                              # exact tiles: later ones overwrite equal values
                 num[y0:y0 + o, x0:x0 + o] = p

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .backend import device_of, get_array_module, to_device_array
 from .checks import check_dropout_rate, normalize_pair, normalize_padding
 from .initializers import get_initializer
 from .ops.concat import crop2d, crop2d_backward
@@ -25,7 +26,9 @@ _NO_CACHE = object()        # "forward has not run yet" (a cache itself may legi
 
 
 class ParamDict(dict):
-    """A layer's weights. Assigning ``params[name] = array`` checks the name, shape and values."""
+    """A layer's weights. Assigning ``params[name] = array`` checks the name, shape and values, and keeps
+    the weight on the device it is on: a NumPy array assigned to a GPU weight is copied to the GPU, a
+    CuPy array assigned to a CPU weight is copied back (``layer.to(device)`` moves them)."""
 
     def __init__(self, layer):
         super().__init__()
@@ -38,20 +41,23 @@ class ParamDict(dict):
                                f"layer.build(input_shape) before assigning {key!r}")
         if key not in self:
             raise KeyError(f"layer {layer.name!r} has no parameter {key!r}; it has {sorted(self)}")
-        value = np.asarray(value)
-        expected = self[key].shape
-        if value.shape != expected:
-            raise ValueError(f"{layer.name}/{key}: expected shape {expected}, got {value.shape}"
-                             + layer._layout_hint(key, value.shape))
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            value = np.asarray(value)                       # lists, scalars: host arrays
+        xp = get_array_module(value)                        # checked where the value is, NumPy or CuPy
+        current = dict.__getitem__(self, key)
+        expected = current.shape
+        if tuple(value.shape) != tuple(expected):
+            raise ValueError(f"{layer.name}/{key}: expected shape {expected}, got {tuple(value.shape)}"
+                             + layer._layout_hint(key, tuple(value.shape)))
         if not np.issubdtype(value.dtype, np.floating):
             raise TypeError(f"{layer.name}/{key}: weights must be floating point, got {value.dtype}")
         with np.errstate(over="ignore", invalid="ignore"):
-            new = np.array(value, dtype=layer.dtype)
-        if not np.all(np.isfinite(new)):
-            raise ValueError(f"{layer.name}/{key}: the new weights hold {int(np.isnan(new).sum())} NaN and "
-                             f"{int(np.isinf(new).sum())} Inf values (as {layer.dtype}); NaN or Inf weights come "
+            new = xp.array(value, dtype=layer.dtype)
+        if not bool(xp.isfinite(new).all()):
+            raise ValueError(f"{layer.name}/{key}: the new weights hold {int(xp.isnan(new).sum())} NaN and "
+                             f"{int(xp.isinf(new).sum())} Inf values (as {layer.dtype}); NaN or Inf weights come "
                              f"from a run that diverged: load an earlier checkpoint; nothing was assigned")
-        dict.__setitem__(self, key, new)
+        dict.__setitem__(self, key, to_device_array(new, device_of(current)))
 
     def create(self, key, value):
         """Add (or replace) a weight as it is, without the setter's checks: for ``build`` and for moving
@@ -111,6 +117,17 @@ class Layer:
     def clear_cache(self):
         """Forget the last forward pass (``backward`` then says so instead of using stale arrays)."""
         self._cache = _NO_CACHE
+
+    def to(self, device: str):
+        """Move the weights and gradients to ``device`` ("gpu": CuPy arrays, "cpu": NumPy) and forget the
+        forward cache (it holds arrays of the old device). Returns the layer."""
+        for name, value in list(self.params.items()):
+            self.params.create(name, to_device_array(value, device))
+        for name, value in list(self.grads.items()):
+            if value is not None:
+                self.grads[name] = to_device_array(value, device)
+        self.clear_cache()
+        return self
 
     def build(self, input_shape) -> tuple:
         """Create the weights for ``input_shape`` (N, H, W, C) and return the output shape."""

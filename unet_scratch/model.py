@@ -20,7 +20,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import backend_device, device_of, get_array_module, get_backend, to_numpy
 from .checks import check_image_batch, check_unet_size, normalize_padding
 from .layers import Concatenate, Conv2D, Conv2DTranspose, Cropping2D, Dropout, MaxPooling2D, UpSampling2D
 from .ops.concat import crop_amounts
@@ -249,7 +249,7 @@ class UNet:
         h = x
         for block in self.encoder:
             skip, h = block.forward(h, training)
-            skips.append(skip if self.skip_connections else np.zeros_like(skip))
+            skips.append(skip if self.skip_connections else get_array_module(skip).zeros_like(skip))
         h = self.bottleneck.forward(h, training)
         for block, skip in zip(self.decoder, reversed(skips)):
             h = block.forward(h, skip)
@@ -270,7 +270,7 @@ class UNet:
         dskips = []
         for block in reversed(self.decoder):          # shallowest first: dskips in encoder order 1..depth
             dh, dskip = block.backward(dh)
-            dskips.append(dskip if self.skip_connections else np.zeros_like(dskip))
+            dskips.append(dskip if self.skip_connections else get_array_module(dskip).zeros_like(dskip))
         dh = self.bottleneck.backward(dh)
         for block, dskip in zip(reversed(self.encoder), reversed(dskips)):
             dh = block.backward(dh, dskip)
@@ -280,9 +280,50 @@ class UNet:
         return self.forward(x, training)
 
     def _check_input(self, x):
-        x = check_image_batch(x, channels=self.input_shape[-1])
+        where, mine = device_of(x), self.device
+        if mine != backend_device():
+            fix = "set_backend('cupy')" if mine == "gpu" else "set_backend('numpy') or 'numba'"
+            raise RuntimeError(f"this model's weights are on the {mine.upper()} but the backend "
+                               f"{get_backend()!r} computes on the {backend_device().upper()}: {fix}, or move "
+                               f"the model with model.to({backend_device()!r})")
+        if where != mine:
+            fix = ("pass cupy.asarray(x)" if mine == "gpu" else "pass cupy.asnumpy(x)")
+            raise TypeError(f"x is a {'CuPy' if where == 'gpu' else 'NumPy'} array ({where}) but this model's "
+                            f"weights are on the {mine.upper()}: {fix}, or move the model with "
+                            f"model.to({where!r}); fit, evaluate, predict and predict_tiled move the data "
+                            f"for you")
+        # On the GPU the NaN/Inf scan would wait for the device on every forward: the data is scanned on
+        # the host instead, where fit, evaluate and predict take it in (a NaN input still reaches the loss).
+        x = check_image_batch(x, channels=self.input_shape[-1], finite=mine == "cpu")
         check_unet_size(x.shape[1], x.shape[2], self.depth, self.padding)
         return x.astype(self.dtype, copy=False)
+
+    # ------------------------------------------------------------------ devices
+    @property
+    def device(self) -> str:
+        """Where the weights are: "cpu" (NumPy arrays) or "gpu" (CuPy arrays)."""
+        return device_of(self.head.params["kernel"])
+
+    def to(self, device: str):
+        """Move every weight and gradient to ``device``, "gpu" (CuPy) or "cpu" (NumPy); returns the model.
+
+        The weights stay there through every later ``load_weights``, ``set_weights``, ``load_checkpoint``,
+        ``fit(resume=...)`` and ``from_keras(..., model=...)``: assigning a weight copies the new values to
+        the device the weight is on. Forward caches are dropped (they hold arrays of the old device).
+        Select the matching backend for the ops: ``set_backend("cupy")`` for "gpu" (``fit`` and the command
+        line's ``train --backend cupy`` do both).
+        """
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        if device == "gpu":
+            try:
+                import cupy  # noqa: F401
+            except ImportError as err:
+                raise RuntimeError("moving a model to the GPU needs CuPy and a CUDA GPU: pip install -e "
+                                   "'.[gpu-cuda12]' (or '.[gpu-cuda13]' for a CUDA 13 driver)") from err
+        for layer in self.layers:
+            layer.to(device)
+        return self
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -440,6 +481,13 @@ class _ParamView(MutableMapping):
 
     def __contains__(self, name):
         return name in self._index()
+
+    def items(self):
+        """[(name, array), ...] in layer order, looked up once (O(L), not O(L^2) as Mapping's default)."""
+        return [(n, getattr(l, self._attr)[k]) for n, (l, k) in self._index().items()]
+
+    def values(self):
+        return [getattr(l, self._attr)[k] for l, k in self._index().values()]
 
     def __repr__(self):
         return "{" + ", ".join(f"{n!r}: {v.shape}" for n, v in self.items()) + "}"

@@ -44,20 +44,16 @@ import math
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import device_of, get_array_module, to_device_array, to_numpy
 
 
 def _slot_like(w, value=None):
-    """A new array with w's shape, dtype and array module (NumPy or CuPy): zeros, or ``value``'s copy."""
-    s = np.zeros_like(w)                 # dispatches to CuPy for CuPy arrays
+    """A new array with w's shape, dtype and device (NumPy or CuPy): zeros, or a copy of ``value`` (from
+    either device, e.g. a slot restored from a checkpoint) cast to w's dtype."""
+    xp = get_array_module(w)
     if value is None:
-        return s
-    value = to_numpy(value).astype(s.dtype, copy=False)
-    if isinstance(s, np.ndarray):
-        s[...] = value
-    else:
-        s.set(np.ascontiguousarray(value))   # host -> device
-    return s
+        return xp.zeros_like(w)
+    return xp.array(to_device_array(value, device_of(w)), dtype=w.dtype)
 
 
 def _keras_cast(value, dtype):
@@ -106,11 +102,12 @@ class Optimizer:
         return _keras_cast(self.learning_rate, dtype)
 
     def apply(self, params, grads):
-        """One step. params, grads: mappings name -> array (NumPy or CuPy) of equal shapes.
+        """One step. params, grads: mappings name -> array (NumPy or CuPy, the same for both) of equal shapes.
 
         Every parameter is updated in place (the same array objects); ``iterations`` grows by one.
         """
-        for name, w in params.items():           # check everything before changing anything
+        params, grads = list(params.items()), dict(grads.items())     # one look-up each: O(L)
+        for name, w in params:                   # check everything before changing anything
             if name not in grads:
                 raise KeyError(f"no gradient for parameter {name!r}: run backward() before apply()")
             g = grads[name]
@@ -122,7 +119,7 @@ class Optimizer:
                 if s is not None and tuple(s.shape) != tuple(w.shape):
                     raise ValueError(f"optimizer slot {slot}/{name} has shape {tuple(s.shape)}, the "
                                      f"parameter {tuple(w.shape)}: this state belongs to another model")
-        for name, w in params.items():
+        for name, w in params:
             for slot in self.slot_names:
                 s = self.slots[slot].get(name)
                 if s is None or type(s) is not type(w) or s.dtype != w.dtype:
@@ -209,9 +206,10 @@ class Adam(Optimizer):
         beta_2_power = _power(_keras_cast(self.beta_2, w.dtype), t)
         alpha = self._lr(w.dtype) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m, v = self.slots["m"][name], self.slots["v"][name]
+        xp = get_array_module(w)
         m += (g - m) * f(1 - self.beta_1)
-        v += (np.square(g) - v) * f(1 - self.beta_2)
-        w -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
+        v += (xp.square(g) - v) * f(1 - self.beta_2)
+        w -= (m * alpha) / (xp.sqrt(v) + f(self.epsilon))
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

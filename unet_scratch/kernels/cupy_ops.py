@@ -1,16 +1,19 @@
 """The CuPy backend: the reference ops' names and signatures, on an NVIDIA GPU.
 
-``backend.set_backend("cupy")`` selects it; move the weights first with
-``unet_scratch.kernels.to_device(model, "gpu")`` and pass CuPy arrays (``cupy.asarray(x)``).
+``backend.set_backend("cupy")`` selects it; move the model there with ``model.to("gpu")`` and pass CuPy
+arrays (``cupy.asarray(x)``; ``fit``, ``predict`` and ``predict_tiled`` do both for you).
 
-What runs where:
-    matrix products    cuBLAS through ``cupy.matmul`` / ``@`` (im2col + GEMM, as the reference)
-    im2col, col2im     CuPy slicing, shared with the CPU in ``xp_ops`` (tested there with NumPy)
-    max pooling        two CUDA kernels (``cupy.RawModule``): max + first argmax, and the routing
-                       of dy with ``atomicAdd`` (windows may overlap)
-    ReLU               ``cupy.ElementwiseKernel``: one pass forward, one backward
-    dropout            the mask is drawn on the CPU from the layer's NumPy generator, exactly as the
-                       reference draws it, then copied to the GPU: same seed, same mask, any backend
+This backend is the shared array code of ``xp_ops`` (each function finds ``xp = cupy`` from its CuPy
+inputs) plus two CUDA kernels:
+    matrix products    cuBLAS through ``@`` (im2col + GEMM, in blocks of at most 512 MiB, as xp_ops)
+    im2col, col2im     CuPy slicing, shared with the CPU in ``xp_ops``
+    max pooling        a ``cupy.RawModule``: max + first argmax (NaN wins, as NumPy's argmax), and the
+                       routing of dy with ``atomicAdd`` (windows may overlap); float32 and float64
+                       (other dtypes run the shared code)
+    ReLU               ``cupy.ElementwiseKernel``: one pass forward (NaN stays NaN, as ``np.maximum``),
+                       one backward (dy's dtype, ``dy * [y > 0]`` as the reference, NaN in dy kept)
+    dropout            the mask is drawn on the GPU by a Philox generator seeded from the layer's NumPy
+                       generator: the same seed gives the same mask, nothing is copied from the host
 
 Precision. CuPy computes float32 matrix products in full float32 unless the environment variable
 ``CUPY_TF32=1`` asks for TensorFloat-32 (10-bit mantissa); importing this module with it set warns,
@@ -18,8 +21,10 @@ because TF32 breaks the rtol = atol = 1e-5 agreement with the reference that the
 (TensorFlow, in contrast, uses TF32 by default on Ampere and newer GPUs; ``NVIDIA_TF32_OVERRIDE=0``
 turns it off there.)
 
-Importing this module raises ImportError when CuPy or a CUDA GPU is missing, so that
-``backend.set_backend("cupy")`` reports a clear RuntimeError.
+Importing this module raises ImportError when CuPy or a CUDA GPU is missing; :func:`self_test` compiles
+and runs the kernels once on a few numbers and says what is missing when it cannot (CuPy 14 compiles
+every kernel with NVRTC and the CUDA headers: the ``[ctk]`` extra of ``cupy-cuda12x`` / ``cupy-cuda13x``).
+``backend.set_backend("cupy")`` turns either into a RuntimeError that says what to install.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import warnings
 try:
     import cupy
 except ImportError as err:                                        # pragma: no cover - no cupy in CI
-    raise ImportError("CuPy is not installed: pip install -e '.[gpu]'") from err
+    raise ImportError("CuPy is not installed: pip install -e '.[gpu-cuda12]' (or '.[gpu-cuda13]' for a "
+                      "CUDA 13 driver)") from err
 try:
     _N_GPUS = cupy.cuda.runtime.getDeviceCount()
 except Exception as err:                                          # pragma: no cover - no GPU in CI
@@ -41,6 +47,11 @@ import numpy as np  # noqa: E402
 
 from ..checks import check_dy_shape, pool_args  # noqa: E402
 from . import xp_ops  # noqa: E402
+from .xp_ops import (concatenate, concatenate_backward, conv2d, conv2d_backward,  # noqa: E402,F401
+                     conv2d_transpose, conv2d_transpose_backward, dropout, dropout_backward, sigmoid,
+                     sigmoid_backward, softmax, softmax_backward, upsample2d, upsample2d_backward)
+from ..ops.concat import (center_crop, center_crop_backward, crop2d, crop2d_backward,  # noqa: E402,F401
+                          crop_amounts)
 
 if int(os.environ.get("CUPY_TF32", "0") or 0) > 0:                # pragma: no cover
     warnings.warn("CUPY_TF32 is set: float32 matrix products run in TensorFloat-32 (10-bit mantissa) and "
@@ -55,7 +66,8 @@ template<> __device__ float neg_inf<float>() { return __int_as_float((int)0xff80
 template<> __device__ double neg_inf<double>() { return __longlong_as_double(0xfff0000000000000ULL); }
 
 // One thread per output value y[n, i, j, c]: the max of its window and the row-major index a*PW + q
-// of the FIRST maximum (strict >), padding counting as -inf.
+// of the FIRST maximum (strict >), padding counting as -inf. A NaN wins over any number and the first
+// NaN stays, as NumPy's argmax (so a NaN reaches the loss on the GPU as on the CPU).
 template<typename T>
 __global__ void maxpool_forward(const T* x, T* y, int* argmax, long long total,
                                 int H, int W, int C, int OH, int OW,
@@ -74,7 +86,7 @@ __global__ void maxpool_forward(const T* x, T* y, int* argmax, long long total,
             int wi = j * SW + q - left;
             if (wi < 0 || wi >= W) continue;
             T v = x[(((long long)n * H + hi) * W + wi) * C + c];
-            if (v > best) { best = v; at = a * PW + q; }
+            if (v > best || (v != v && best == best)) { best = v; at = a * PW + q; }
         }
     }
     y[idx] = best;
@@ -101,18 +113,26 @@ _POOL_NAMES = [f"{kernel}<{t}>" for kernel in ("maxpool_forward", "maxpool_backw
                for t in ("float", "double")]
 _pool_module = None
 
-_relu = cupy.ElementwiseKernel("T z", "T y", "y = z > (T)0 ? z : (T)0", "unet_relu")
-_relu_backward = cupy.ElementwiseKernel("T dy, T y", "T dz", "dz = y > (T)0 ? dy : (T)0",
-                                        "unet_relu_backward")
+# NaN passes through as in np.maximum(z, 0); the backward is dy * [y > 0] in dy's dtype (T may differ
+# from the forward's Y: a float64 dy into a float32 model gives a float64 gradient, as the reference).
+_RELU = ("T z", "T y", "y = (z > (T)0 || z != z) ? z : (T)0")
+_RELU_BACKWARD = ("T dy, Y y", "T dz", "dz = y > (Y)0 ? dy : dy * (T)0")
+_relu_kernel = _relu_backward_kernel = None
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _THREADS = 256
+
+
+def _relu_kernels():
+    global _relu_kernel, _relu_backward_kernel
+    if _relu_kernel is None:
+        _relu_kernel = cupy.ElementwiseKernel(*_RELU, "unet_relu")
+        _relu_backward_kernel = cupy.ElementwiseKernel(*_RELU_BACKWARD, "unet_relu_backward")
+    return _relu_kernel, _relu_backward_kernel
 
 
 def _pool_kernel(name, dtype):
     """The compiled pooling kernel ``name`` for dtype (the module is compiled once, on first use)."""
     global _pool_module
-    if np.dtype(dtype) not in _CTYPE:
-        raise TypeError(f"max pooling on the GPU supports float32 and float64, got {dtype}")
     if _pool_module is None:
         _pool_module = cupy.RawModule(code=_POOL_SOURCE, options=("-std=c++14",),
                                       name_expressions=_POOL_NAMES)
@@ -125,31 +145,55 @@ def _launch(kernel, total, args):
         kernel((blocks,), (_THREADS,), args)
 
 
+def _fast(dtype) -> bool:
+    return np.dtype(dtype) in _CTYPE
+
+
+_SELF_TEST = None          # None: not run yet; "": passed; else what is missing
+
+
+def self_test() -> str:
+    """Compile the two kernels and run them on a few numbers, once per process: "" when they work, else
+    a sentence naming what is missing (NVRTC or the CUDA headers: the [ctk] extra; a driver too old)."""
+    global _SELF_TEST
+    if _SELF_TEST is not None:
+        return _SELF_TEST
+    try:
+        x = cupy.asarray(np.array([[[[1.0], [-2.0]], [[np.nan], [3.0]]]], dtype=np.float32))   # (1, 2, 2, 1)
+        y, cache = maxpool2d(x)
+        r, _ = relu(x)
+        got = (cupy.asnumpy(y).ravel().tolist(), cupy.asnumpy(cache["argmax"]).ravel().tolist(),
+               cupy.asnumpy(r).ravel().tolist())
+        if not (np.isnan(got[0][0]) and got[1] == [2] and got[2][:2] == [1.0, 0.0] and np.isnan(got[2][2])):
+            raise RuntimeError(f"the kernels ran but computed {got}")
+        _SELF_TEST = ""
+    except Exception as err:  # noqa: BLE001 - every failure is reported, with what to install
+        text = f"{type(err).__name__}: {err}".strip()
+        low = text.lower()
+        if "nvrtc" in low:
+            fix = ("NVRTC (CUDA's runtime compiler) is missing: pip install -e '.[gpu-cuda12]' or "
+                   "'.[gpu-cuda13]', whose cupy-cuda1Nx[ctk] brings it")
+        elif ".h" in low or "include" in low or "header" in low:
+            fix = ("the CUDA headers are missing: pip install -e '.[gpu-cuda12]' or '.[gpu-cuda13]' (the "
+                   "[ctk] extra of CuPy brings them), or set CUDA_PATH to a CUDA toolkit")
+        elif "driver" in low or "insufficient" in low:
+            fix = ("the NVIDIA driver is older than the CUDA of this CuPy: install cupy-cuda12x for a CUDA 12 "
+                   "driver ('.[gpu-cuda12]')")
+        else:
+            fix = "CuPy could not compile and run a kernel"
+        _SELF_TEST = f"{fix} ({text[:300]})"
+    return _SELF_TEST
+
+
 # ----------------------------------------------------------------------------- the ops
-
-
-def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
-    """Conv2D forward on the GPU. x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None -> (y, cache)."""
-    return xp_ops.conv2d(x, w, b, strides, padding, xp=cupy)
-
-
-def conv2d_backward(dy, cache):
-    """Backward of :func:`conv2d`: dy (N, OH, OW, F) -> (dx, dw, db)."""
-    return xp_ops.conv2d_backward(dy, cache, xp=cupy)
-
-
-def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
-    """Conv2DTranspose forward on the GPU. x: (N, H, W, C_in), w: (KH, KW, F, C_in) -> (y, cache)."""
-    return xp_ops.conv2d_transpose(x, w, b, strides, padding, xp=cupy)
-
-
-def conv2d_transpose_backward(dy, cache):
-    """Backward of :func:`conv2d_transpose`: dy (N, OH, OW, F) -> (dx, dw, db)."""
-    return xp_ops.conv2d_transpose_backward(dy, cache, xp=cupy)
+# conv2d, conv2d_transpose, sigmoid, softmax, dropout, concatenate, upsample2d and their backwards are
+# xp_ops's, imported above: the same code as on the CPU, running on CuPy arrays.
 
 
 def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     """MaxPooling2D forward: x (N, H, W, C) -> (y, cache); one CUDA thread per output value."""
+    if not _fast(x.dtype):
+        return xp_ops.maxpool2d(x, pool_size, strides, padding)
     (ph, pw), (sh, sw), padding = pool_args(x, pool_size, strides, padding)
     oh, ow, pad_h, pad_w = xp_ops.conv_geometry(x.shape, (ph, pw), (sh, sw), padding)
     x = cupy.ascontiguousarray(x)
@@ -167,8 +211,13 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
 
 def maxpool2d_backward(dy, cache):
     """Backward of :func:`maxpool2d`: dy (N, OH, OW, C) -> dx (N, H, W, C), routed to first maxima."""
+    if "x_pad_shape" in cache:                                   # made by the shared code (float16 ...)
+        return xp_ops.maxpool2d_backward(dy, cache)
     argmax, (_, pw), (sh, sw) = cache["argmax"], cache["pool_size"], cache["strides"]
     check_dy_shape(dy, argmax.shape, "the pooled shape")
+    dtype = dy.dtype
+    if not _fast(dtype):                                         # e.g. float16 dy: route in float32
+        dy = dy.astype(np.float32)
     dy = cupy.ascontiguousarray(dy)
     n, h, w, c = cache["x_shape"]
     dx = cupy.zeros(cache["x_shape"], dtype=dy.dtype)
@@ -177,66 +226,20 @@ def maxpool2d_backward(dy, cache):
             (dy, argmax, dx, np.int64(dy.size), np.int32(h), np.int32(w), np.int32(c),
              np.int32(dy.shape[1]), np.int32(dy.shape[2]), np.int32(pw), np.int32(sh), np.int32(sw),
              np.int32(top), np.int32(left)))
-    return dx
+    return dx if dx.dtype == dtype else dx.astype(dtype)
 
 
 def relu(z):
-    """y = max(z, 0), one elementwise kernel. Returns (y, cache = y)."""
-    y = _relu(z)
+    """y = max(z, 0), one elementwise kernel (NaN stays NaN). Returns (y, cache = y)."""
+    if not _fast(z.dtype):
+        return xp_ops.relu(z)
+    y = _relu_kernels()[0](z)
     return y, y
 
 
 def relu_backward(dy, cache):
-    """dz = dy where the forward output was positive, else 0."""
+    """dz = dy where the forward output was positive, else dy * 0 (dy's dtype, as the reference)."""
     check_dy_shape(dy, cache.shape, "the ReLU's output shape")
-    return _relu_backward(dy, cache)
-
-
-def sigmoid(z):
-    """Logistic sigmoid, numerically stable. Returns (y, cache = y)."""
-    return xp_ops.sigmoid(z, xp=cupy)
-
-
-def sigmoid_backward(dy, cache):
-    """dz = dy * y * (1 - y)."""
-    return xp_ops.sigmoid_backward(dy, cache, xp=cupy)
-
-
-def softmax(z, axis=-1):
-    """Softmax along ``axis``. Returns (y, cache)."""
-    return xp_ops.softmax(z, axis, xp=cupy)
-
-
-def softmax_backward(dy, cache):
-    """dz = y * (dy - sum(dy * y)) along the softmax axis."""
-    return xp_ops.softmax_backward(dy, cache, xp=cupy)
-
-
-def dropout(x, rate, rng, training=False):
-    """Inverted dropout; the mask comes from the NumPy generator ``rng`` (as the reference), on the CPU."""
-    return xp_ops.dropout(x, rate, rng, training, xp=cupy)
-
-
-def dropout_backward(dy, cache):
-    """dz = dy * mask / (1 - rate), or dy when the forward pass was not training."""
-    return xp_ops.dropout_backward(dy, cache, xp=cupy)
-
-
-def concatenate(xs, axis=-1):
-    """Concatenate a list of arrays along ``axis``. Returns (y, cache)."""
-    return xp_ops.concatenate(xs, axis, xp=cupy)
-
-
-def concatenate_backward(dy, cache):
-    """Split dy back into one gradient per input."""
-    return xp_ops.concatenate_backward(dy, cache, xp=cupy)
-
-
-def upsample2d(x, size=(2, 2)):
-    """Nearest-neighbour up-sampling (a broadcast copy on the GPU). Returns (y, cache)."""
-    return xp_ops.upsample2d(x, size, xp=cupy)
-
-
-def upsample2d_backward(dy, cache):
-    """Sum dy over each up-sampled block."""
-    return xp_ops.upsample2d_backward(dy, cache, xp=cupy)
+    if not (_fast(dy.dtype) and _fast(cache.dtype)):
+        return xp_ops.relu_backward(dy, cache)
+    return _relu_kernels()[1](dy, cache)

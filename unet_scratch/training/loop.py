@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import to_backend, to_numpy
+from ..backend import backend_device, get_array_module, to_device_array
 from ..metrics import dice_counts, dice_from_counts
 from ..optimizers import Optimizer, get_optimizer
 from ..serialization import clean_orphans
@@ -195,6 +195,10 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
     step from (seed, epoch, step), so a resumed run sees the same windows; validation uses tiles on a grid
     that covers each validation image.
 
+    Device: fit trains where the current backend computes: with ``set_backend("cupy")`` the model is moved
+    to the GPU (``model.to("gpu")``) and stays there; each batch is copied there, and the loss, its
+    gradient and the Dice counts are computed on the device (only the loss value and the counts come back).
+
     Divergence: a NaN or Inf loss stops training before the step is applied; NaN or Inf weights after a
     step (a finite loss can hide them) stop it at once. Either way a warning names the epoch and step, no
     checkpoint is written with such weights, and ``stop_reason`` says which checkpoint on disk (if any) is
@@ -240,6 +244,8 @@ def fit(model, train, val=None, epochs=1, batch_size=4, optimizer="adam", learni
                     extra=extra_settings or {}, crop=None if crop is None else list(crop))
     settings = json.loads(json.dumps(settings))            # as a checkpoint stores it (tuples -> lists)
 
+    if model.device != backend_device():
+        model.to(backend_device())                  # train where the backend computes (cupy: the GPU)
     lock = None
     if checkpoint_dir is not None:
         lock = RunLock(checkpoint_dir).acquire()
@@ -329,20 +335,23 @@ def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, ch
                 xb, tb, wb = make_batch(data, order, step, batch_size, seed, epoch, augment, crop, target_size)
                 for k, layer in enumerate(dropouts):
                     layer.rng = np.random.default_rng([seed, epoch, step, 2, k])
+                device = model.device                   # the batch goes where the weights are
+                tb = to_device_array(tb, device)
+                wb = None if wb is None else to_device_array(wb, device)
                 with np.errstate(all="ignore"):
-                    z = to_numpy(model.forward(to_backend(xb), training=True, logits=True))
-                    bad = not np.all(np.isfinite(z))
+                    z = model.forward(to_device_array(xb, device), training=True, logits=True)
+                    bad = not bool(get_array_module(z).isfinite(z).all())
                     if not bad:
                         value, dz, p = loss_from_logits(model, z, tb, wb, loss)
                         bad = not math.isfinite(value)
                 if bad:
                     return diverged("loss is NaN or Inf", "the step was not applied", bar)
                 with np.errstate(all="ignore"):
-                    model.backward(to_backend(dz))
+                    model.backward(dz)
                     opt.apply(model.params, model.grads)
                 if not _params_finite(model):
                     return diverged("the weights became NaN or Inf", "in that step's update", bar)
-                inter, total = dice_counts(p, foreground(model, tb))
+                inter, total = _dice_counts(p, foreground(model, tb))
                 running["loss_sum"] += value
                 running["batches"] += 1
                 running["inter"] += inter
@@ -402,6 +411,14 @@ def _fit(model, data, val_data, epochs, batch_size, opt, loss, augment, seed, ch
     return history
 
 
+def _dice_counts(p, t):
+    """metrics.dice_counts on the host; on the GPU the counts are made there and only two ints come back."""
+    if get_array_module(p) is np:
+        return dice_counts(p, t)
+    from ..kernels.xp_losses import dice_counts as device_counts
+    return tuple(int(c) for c in device_counts(p, t))
+
+
 class DivergedError(ValueError):
     """The model's outputs are NaN or Inf: its weights diverged."""
 
@@ -414,15 +431,17 @@ def evaluate(model, data, batch_size=8, loss="bce", prefix="", _prepared=False):
     oh, ow = output_size(model, x)
     t, w = crop_targets(t, oh, ow), crop_targets(w, oh, ow)
     loss_sum, inter, total = 0.0, 0, 0
+    device = model.device                            # batches go where the weights are
     for i in range(0, len(x), batch_size):
         with np.errstate(all="ignore"):
-            z = to_numpy(model.forward(to_backend(x[i:i + batch_size]), training=False, logits=True))
-        if not np.all(np.isfinite(z)):
+            z = model.forward(to_device_array(x[i:i + batch_size], device), training=False, logits=True)
+        if not bool(get_array_module(z).isfinite(z).all()):
             raise DivergedError("the model's outputs are NaN or Inf on these images: its weights diverged "
                                 "during training; train again with a lower learning rate")
-        value, _, p = loss_from_logits(model, z, t[i:i + batch_size],
-                                       None if w is None else w[i:i + batch_size], loss)
+        tb = to_device_array(t[i:i + batch_size], device)
+        value, _, p = loss_from_logits(model, z, tb,
+                                       None if w is None else to_device_array(w[i:i + batch_size], device), loss)
         loss_sum += value * len(z)
-        a, b = dice_counts(p, foreground(model, t[i:i + batch_size]))
+        a, b = _dice_counts(p, foreground(model, tb))
         inter, total = inter + a, total + b
     return {f"{prefix}loss": loss_sum / len(x), f"{prefix}dice": dice_from_counts(inter, total)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import is_device_array
 from ..ops.activations import sigmoid, softmax
 from ..ops.losses import binary_crossentropy, dice_loss, weighted_softmax_crossentropy
 
@@ -39,12 +40,18 @@ def loss_from_logits(model, z, t, w=None, loss="bce"):
     if head_kind(model) == "softmax":
         if loss not in ("weighted_ce", "bce"):
             raise ValueError(f"loss {loss!r} needs a sigmoid head; a softmax head trains with 'weighted_ce'")
+        if is_device_array(z):                     # on the GPU: the same formulas, on the device
+            from ..kernels import xp_losses
+            return xp_losses.loss_from_logits("softmax", z.shape[-1], z, t, w, loss)
         labels = t[..., 0].astype(np.int64)
         value, dz = weighted_softmax_crossentropy(z, labels, None if w is None else w[..., 0])
         probs = softmax(z)[0]
         return value, dz, probs[..., 1:2] if z.shape[-1] == 2 else 1 - probs[..., :1]
     if loss not in ("bce", "dice", "bce_dice"):
         raise ValueError(f"unknown loss {loss!r} for a sigmoid head; choose 'bce', 'dice' or 'bce_dice'")
+    if is_device_array(z):
+        from ..kernels import xp_losses
+        return xp_losses.loss_from_logits("sigmoid", 1, z, t, w, loss)
     p = sigmoid(z)[0]
     value, dz = 0.0, np.zeros_like(z)
     if loss in ("bce", "bce_dice"):
