@@ -292,3 +292,16 @@ def test_a_wider_keras_model_names_the_first_weight(kr, keras):
                                          r"\w+/kernel \(3, 3, 1, 8\)"):
         kr.to_keras(model, km)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, km.trainable_variables))   # nothing copied
+
+
+def test_lockstep_and_fit_with_keras_own_names(kr, keras):
+    """lockstep and fit_keras pair weights by structure too: the article's style of model, trained beside."""
+    keras.utils.set_random_seed(6)
+    km = tiny_unet(keras, dropout=0.0)
+    model = UNet(input_shape=(SIZE, SIZE, 1), base_filters=4, depth=2, dropout=0.0, seed=0)
+    rng = np.random.default_rng(0)
+    batches = [(rng.random((2, SIZE, SIZE, 1), dtype=np.float32),
+                (rng.random((2, SIZE, SIZE, 1)) > 0.5).astype(np.float32)) for _ in range(3)]
+    result = kr.lockstep(model, km, batches, optimizer="adam", steps=10)
+    assert result.passed, (result.max_rel_diff, result.weight_rel_diff)
+    assert result.framework == "Keras"

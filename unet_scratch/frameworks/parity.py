@@ -310,5 +310,5 @@ def lockstep(model, keras_model, batches, optimizer="sgd", steps=20, learning_ra
         losses_k.append(float(loss_k))
     gaps = [abs(a - b) / abs(b) for a, b in zip(losses_s, losses_k)]
     to_scratch = keras_to_scratch_names(keras_model)
-    w_rel = max(rel(model.params[_scratch_param(v, to_scratch)], np.asarray(v)) for v in variables)
+    w_rel = max(rel(model.params[_scratch_param(v, to_scratch)], v.numpy()) for v in variables)
     return LockstepResult(losses_s, losses_k, gaps, float(w_rel), optimizer)
