@@ -94,9 +94,9 @@ def verify_keras_transfer(model, keras_model, structure=None, x=None):
         name, what = found
         raise ValueError(f"the transfer does not reproduce the model: on a probe input the first layer whose "
                          f"output differs is {name} (Keras layer {structure.layers.get(name)!r}): {what}"
-                         f"{_config_diff(model, structure)}. The weights fit, so the wiring or an activation "
-                         f"differs: build the scratch model with the Keras model's architecture "
-                         f"(config_from_keras) or leave model=None")
+                         f"{_config_diff(model, structure)}. After a copy of weights that fit, this means the "
+                         f"wiring or an activation differs: build the scratch model with the Keras model's "
+                         f"architecture (config_from_keras) or leave model=None")
     return True
 
 
@@ -142,6 +142,15 @@ def from_keras(keras_model, model=None, input_shape=None):
         model = UNet(**structure.config, seed=0)
     pairs = _pairs(model, keras_model, structure)
     model.set_weights({name: np.asarray(var.numpy() if hasattr(var, "numpy") else var)
-                       for name, _, _, var in pairs}, source="Keras model")
-    verify_keras_transfer(model, keras_model, structure)
+                       for name, _, _, var in pairs}, source="Keras model")     # kept on model's device
+    if model.device == "gpu":          # the probe pass compares host arrays: check on the CPU, then go back
+        from ..backend import use_backend
+        model.to("cpu")
+        try:
+            with use_backend("numpy"):
+                verify_keras_transfer(model, keras_model, structure)
+        finally:
+            model.to("gpu")
+    else:
+        verify_keras_transfer(model, keras_model, structure)
     return model
