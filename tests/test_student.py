@@ -82,12 +82,13 @@ def test_student_copies_have_every_solution_stubbed_and_every_check_kept(copies)
             calls = [n.value.func.id for n in tree.body if isinstance(n, ast.Expr)
                      and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Name)]
             assert calls and all(c.startswith("check_") for c in calls[-1:]), f"{where}: no check call at the end"
-        assert exercises >= 2, f"{path.name}: fewer than two exercises"
+        assert exercises >= 1, f"{path.name}: no exercise (no code cell with {BEGIN!r})"
 
 
 @pytest.mark.notebook
 def test_one_student_copy_runs_and_its_checks_say_not_implemented_yet(copies):
-    """Chapter 00 executed as a student receives it: every exercise cell ends in the stub's message."""
+    """Chapter 00 executed as a student receives it: every exercise cell ends in the stub's message, and no
+    cell fails for another reason than a stub (a later cell may call an exercise's function)."""
     from nbclient import NotebookClient
 
     (path,) = [p for p in copies if p.stem == SMOKE_CHAPTER]
@@ -95,9 +96,11 @@ def test_one_student_copy_runs_and_its_checks_say_not_implemented_yet(copies):
     exercises = [c for c in nb.cells if c.cell_type == "code" and "raise NotImplementedError" in c.source]
     NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    errors = [o for c in nb.cells if c not in exercises for o in c.get("outputs", []) if o.output_type == "error"]
+    # a later cell may use an exercise's function (and meet its stub); any other error is a broken copy
+    errors = [o for c in nb.cells if c not in exercises for o in c.get("outputs", [])
+              if o.output_type == "error" and o.ename != "NotImplementedError"]
     assert not errors, f"a cell outside the exercises failed: {errors[0].ename}: {errors[0].evalue}"
-    assert len(exercises) >= 2
+    assert exercises
     for cell in exercises:
         errs = [o for o in cell.outputs if o.output_type == "error"]
         assert errs and errs[0].ename == "AssertionError", cell.source[:80]
