@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv lab test test-fast bench bench-quick student book chromium notebooks nbgrader clean
+.PHONY: help venv lab test test-fast bench bench-quick gpu-check student book chromium notebooks nbgrader clean
 
 help:
 	@echo "make lab    set up .venv and open the course in JupyterLab"
@@ -17,6 +17,7 @@ help:
 	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/"
 	@echo "make nbgrader  write an nbgrader course folder (nbgrader/) from the chapters, for instructors"
 	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (4-10 minutes, by CPU)"
+	@echo "make gpu-check  on an NVIDIA GPU: check the CuPy backend and time it against PyTorch (<= 8 min); SMOKE=1: tiny, on the CPU stand-in"
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
 $(STAMP): pyproject.toml
@@ -104,6 +105,16 @@ bench: venv
 
 bench-quick: venv
 	$(BIN)/python -m unet_scratch bench --quick --out /tmp/unet-scratch-bench
+
+# The GPU's one command (tools/gpu_check.py): versions and a kernel compile, the GPU test suite, the kernels
+# at full size, the seed model against the NumPy reference, timings against PyTorch/cuDNN (TF32 off, and on
+# as its own column); writes benchmarks/results/gpu-<gpu>.md/.json. It needs no venv (a GPU machine often
+# has no network): any Python with NumPy, SciPy, CuPy 14 (cupy-cuda12x[ctk] or cupy-cuda13x[ctk]), pytest
+# and hypothesis, plus PyTorch with CUDA for the comparison; GPU_PYTHON picks it (default: .venv's, else
+# python3). SMOKE=1 runs tiny sizes end to end, on tests/strict_cupy.py where there is no GPU.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-4} $(GPU_PYTHON) tools/gpu_check.py $(if $(filter-out 0,$(SMOKE)),--smoke)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # extras that environment.yml deliberately leaves out, and why; every other extra must be in it
 ENV_LEAVES_OUT = {"gpu": "CuPy needs a CUDA machine; conda users add cupy themselves",
+                  "gpu-cuda12": "CuPy for a CUDA 12 driver, as gpu", "gpu-cuda13": "CuPy for a CUDA 13 driver, as gpu",
                   "nbgrader": "instructors' grading tools, not needed by students",
                   "all": "a meta-extra naming the others"}
 
@@ -92,8 +93,10 @@ def test_all_extra_covers_the_course_extras():
     _, extras = _pyproject()
     (all_req,) = extras["all"]
     named = set(re.search(r"\[(.*)\]", all_req).group(1).split(","))
-    assert named == set(extras) - {"all", "gpu"}, f"the all extra names {sorted(named)}, not every extra but gpu"
-    assert all(_name(r).startswith("cupy") for r in extras["gpu"]), extras["gpu"]
+    gpu = {"gpu", "gpu-cuda12", "gpu-cuda13"}
+    assert named == set(extras) - {"all"} - gpu, f"the all extra names {sorted(named)}, not every extra but gpu"
+    for extra in gpu:
+        assert all(_name(r).startswith("cupy") and "[ctk]" in r for r in extras[extra]), extras[extra]
 
 
 ENV = """name: t

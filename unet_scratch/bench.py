@@ -17,6 +17,12 @@ spinning worker threads do not slow the next; the tables report medians. GFLOP/s
 peak-RSS counter (``/proc/self/clear_refs``) and reports VmHWM - VmRSS over one forward and one step,
 plus, for the NumPy-based backends, tracemalloc's peak of the arrays allocated during the call.
 ``--quick`` uses small shapes and 2 repeats (a smoke test, about half a minute).
+
+On a GPU machine ``--backends numpy,cupy,torch`` adds the cupy backend (its calls run a GPU copy of the
+model, the loss on the device, and wait for the device before returning) and PyTorch on CUDA twice:
+"torch-cuda" with TF32 off (float32 as the scratch code computes it) and "torch-cuda-tf32" with cuDNN's
+default TF32 on, reported as its own column. ``make gpu-check`` (tools/gpu_check.py) is the GPU's own
+check and benchmark (batches 1 to 16, device memory, correctness at full size).
 """
 from __future__ import annotations
 
@@ -167,7 +173,7 @@ def _memory_in_subprocess(name: str, config: dict) -> dict:
 
 
 def _contenders(backends):
-    names = [b for b in backends if b in ("numpy", "numba") and b in backend.available_backends()]
+    names = [b for b in backends if b in ("numpy", "numba", "cupy") and b in backend.available_backends()]
     for name in ("tf", "torch"):
         if name in backends:
             try:
@@ -175,7 +181,24 @@ def _contenders(backends):
                 names.append(name)
             except ImportError:
                 pass
+    if "torch" in names and "cupy" in names:
+        import torch
+        if torch.cuda.is_available():
+            names += ["torch-cuda", "torch-cuda-tf32"]
     return names
+
+
+def _model_calls(name, model, x, target):
+    """(forward, step) of contender ``name`` (see bench_cases)."""
+    if name == "tf":
+        return tf_model_calls(model, x, target)
+    if name.startswith("torch"):
+        cuda = name.startswith("torch-cuda")
+        return torch_model_calls(model, x, target, device="cuda" if cuda else "cpu", tf32=name.endswith("tf32"))
+    return scratch_model_calls(model, name, x, target)
+
+
+_ON_DEVICE = ("cupy", "torch-cuda", "torch-cuda-tf32")
 
 
 def with_ratios(stats: dict, gflop: float) -> dict:
@@ -195,6 +218,8 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
     repeats = repeats or plan["repeats"]
     names = _contenders(backends)
     timing = dict(repeats=repeats, warmup=plan["warmup"], settle=plan["settle"])
+    if "cupy" in names:
+        timing["warmup"] = max(timing["warmup"], 2)       # NVRTC compiles each kernel on its first call
     results = {"meta": {**machine_info(), "quick": quick, "backends": names, **timing},
                "gemm_peak_gflops": gemm_peak_gflops(plan["gemm_n"]), "models": [], "layers": [],
                "conv_strategies": []}
@@ -202,10 +227,7 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
     for label, config in plan["models"]:
         model, x, target = model_and_data(config)
         gflop = forward_gflop(model)
-        calls = {}
-        for name in names:
-            maker = {"tf": tf_model_calls, "torch": torch_model_calls}.get(name)
-            calls[name] = maker(model, x, target) if maker else scratch_model_calls(model, name, x, target)
+        calls = {name: _model_calls(name, model, x, target) for name in names}
         entry = {"name": label, "config": {**config, "input_shape": list(config["input_shape"])},
                  "gflop_forward": gflop, "gflop_step": 3 * gflop}
         for i, part in enumerate(("forward", "train_step")):
@@ -213,7 +235,8 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
             entry[part] = with_ratios(stats, entry["gflop_forward" if i == 0 else "gflop_step"])
             log(f"{label} {part}: " + ", ".join(f"{n} {_ms(stats, n)} ms" for n in stats))
         if memory:
-            entry["memory"] = {n: _memory_in_subprocess(n, entry["config"]) for n in names}
+            entry["memory"] = {n: _memory_in_subprocess(n, entry["config"]) if n not in _ON_DEVICE else
+                               {"note": "device memory: see make gpu-check"} for n in names}
         results["models"].append(entry)
         if label == plan["layers_from"]:
             specs = layer_specs(model)
@@ -221,14 +244,15 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
     for spec in specs:
         fwd, bwd = {}, {}
         for name in names:
-            if name == "torch":
+            if name.startswith("torch"):
                 continue
             if name == "tf":
                 import tensorflow as tf
                 fwd[name], bwd[name] = tf_layer_calls(tf, spec, rng)
             else:
                 with backend.use_backend(name):
-                    fwd[name], bwd[name] = scratch_layer_calls(backend.ops(), spec, rng)
+                    fwd[name], bwd[name] = scratch_layer_calls(backend.ops(), spec, rng,
+                                                               device=backend.backend_device(name))
         gflop = spec_gflop(spec)
         row = {**spec, "label": spec_label(spec), "gflop_forward": gflop,
                "forward": with_ratios(time_round_robin(fwd, **timing), gflop),
@@ -312,11 +336,12 @@ def to_markdown(results: dict) -> str:
                 lines.append(f"| {m['name']} | {part} | " + " | ".join(cells) + " |")
     lines += ["", "## Layers", "", "Forward / backward ms; GFLOP/s and % of the GEMM peak for the fastest "
               "scratch backend.", "",
-              "| layer | x | " + " | ".join(f"{n} fwd | {n} bwd" for n in names if n != "torch")
+              "| layer | x | " + " | ".join(f"{n} fwd | {n} bwd" for n in names if not n.startswith("torch"))
               + " | best fwd GFLOP/s (% peak) | best bwd GFLOP/s (% peak) |",
-              "|---|---|" + "---|" * (2 * len([n for n in names if n != "torch"]) + 2)]
+              "|---|---|" + "---|" * (2 * len([n for n in names if not n.startswith("torch")]) + 2)]
     for row in results["layers"]:
-        cells = [f"{_ms(row['forward'], n)} | {_ms(row['backward'], n)}" for n in names if n != "torch"]
+        cells = [f"{_ms(row['forward'], n)} | {_ms(row['backward'], n)}" for n in names
+                 if not n.startswith("torch")]
         best = []
         for part in ("forward", "backward"):
             g = max((row[part][n]["gflops"] or 0) for n in rel if n in row[part]) if rel else 0

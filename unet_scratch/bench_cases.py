@@ -2,13 +2,16 @@
 (the scratch backends, TensorFlow, PyTorch) zero-argument calls of a layer or of the whole model.
 
 ``unet_scratch.bench`` runs them (interleaved, medians, memory, the report); chapter 09 uses them for its
-live benchmark. Every call builds its inputs once, outside the call, so only the work is timed.
+live benchmark; ``tools/gpu_check.py`` times the GPU with them. Every call builds its inputs once, outside
+the call, so only the work is timed. A GPU call (the cupy backend, PyTorch on CUDA) waits for the device
+before it returns, so a timer around it measures the work, not the launch.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import backend
+from .backend import to_device_array, to_numpy
 from .model import UNet
 
 # ----------------------------------------------------------------------------- FLOPs and layer shapes
@@ -70,22 +73,50 @@ def spec_label(spec) -> str:
 # ----------------------------------------------------------------------------- the contenders
 
 
-def scratch_layer_calls(ops, spec, rng):
-    """(forward, backward) zero-argument calls of one layer shape for a NumPy-like ops module."""
-    x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
+def synchronize(device="gpu"):
+    """Wait until the GPU has finished what was queued (CuPy's current device); nothing on the CPU."""
+    if device == "gpu":
+        import cupy
+        cupy.cuda.Device().synchronize()
+
+
+def synced(f, device):
+    """f, followed by a device synchronisation on the GPU: a call whose time is the work's."""
+    if device != "gpu":
+        return f
+
+    def call():
+        out = f()
+        synchronize()
+        return out
+    return call
+
+
+def scratch_layer_calls(ops, spec, rng, device="cpu"):
+    """(forward, backward) zero-argument calls of one layer shape for a NumPy-like ops module; with
+    device="gpu" the inputs are CuPy arrays (made once) and each call synchronises the device."""
+    put = lambda a: to_device_array(a, device)          # noqa: E731
+    x = put(rng.standard_normal(spec["x_shape"], dtype=np.float32))
     if spec["op"] == "MaxPooling2D":
         fwd = lambda: ops.maxpool2d(x, spec["param"], spec["strides"], spec["padding"])  # noqa: E731
         y, cache = fwd()
-        dy = rng.standard_normal(y.shape, dtype=np.float32)
-        return fwd, lambda: ops.maxpool2d_backward(dy, cache)
-    w = (rng.standard_normal(spec["param"], dtype=np.float32) * 0.05).astype(np.float32)
-    b = rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32)
+        dy = put(rng.standard_normal(y.shape, dtype=np.float32))
+        return synced(fwd, device), synced(lambda: ops.maxpool2d_backward(dy, cache), device)
+    w = put((rng.standard_normal(spec["param"], dtype=np.float32) * 0.05).astype(np.float32))
+    b = put(rng.standard_normal(spec["param"][3 if spec["op"] == "Conv2D" else 2], dtype=np.float32))
     op, op_back = ((ops.conv2d, ops.conv2d_backward) if spec["op"] == "Conv2D"
                    else (ops.conv2d_transpose, ops.conv2d_transpose_backward))
     fwd = lambda: op(x, w, b, spec["strides"], spec["padding"])  # noqa: E731
     y, cache = fwd()
-    dy = rng.standard_normal(y.shape, dtype=np.float32)
-    return fwd, lambda: op_back(dy, cache)
+    dy = put(rng.standard_normal(y.shape, dtype=np.float32))
+    return synced(fwd, device), synced(lambda: op_back(dy, cache), device)
+
+
+def model_copy(model, device="cpu"):
+    """A new UNet with ``model``'s configuration and weights, on ``device``."""
+    twin = UNet(**model.get_config())
+    twin.set_weights({k: to_numpy(v) for k, v in model.params.items()})
+    return twin.to(device)
 
 
 def tf_layer_calls(tf, spec, rng):
@@ -126,10 +157,17 @@ def tf_layer_calls(tf, spec, rng):
 
 
 def scratch_model_calls(model, name, x, target, learning_rate=0.01):
-    """(forward, train step) of the scratch model on backend ``name``."""
+    """(forward, train step) of the scratch model on backend ``name``.
+
+    For "cupy" the calls run a GPU copy of the model on CuPy copies of x and target (made once), compute
+    the loss on the device (binary cross-entropy from the logits, ``kernels/xp_losses``, as ``fit`` does)
+    and synchronise the device before returning; the loss value stays on the device."""
     from .ops.losses import binary_crossentropy
     from .optimizers import SGD
     opt = SGD(learning_rate)
+    if backend.backend_device(name) == "gpu":
+        return _gpu_model_calls(model_copy(model, "gpu"), name, to_device_array(x, "gpu"),
+                                to_device_array(target, "gpu"), opt)
 
     def forward():
         with backend.use_backend(name):
@@ -142,6 +180,27 @@ def scratch_model_calls(model, name, x, target, learning_rate=0.01):
             model.backward(dy)
             opt.apply(model.params, model.grads)
             return loss
+    return forward, step
+
+
+def _gpu_model_calls(model, name, x, target, opt):
+    from .kernels.xp_losses import binary_crossentropy_from_logits
+
+    def forward():
+        with backend.use_backend(name):
+            y = model.forward(x, training=False)
+        synchronize()
+        return y
+
+    def step():
+        with backend.use_backend(name):
+            z = model.forward(x, training=True, logits=True)
+            loss, dz = binary_crossentropy_from_logits(z, target)
+            model.backward(dz)
+            opt.apply(model.params, model.grads)
+        synchronize()
+        return loss
+    forward.model = step.model = model              # for the caller's checks (logits, memory)
     return forward, step
 
 
@@ -165,11 +224,18 @@ def tf_model_calls(model, x, target, learning_rate=0.01):
     return (lambda: forward(xt).numpy()), (lambda: step(xt, tt).numpy())
 
 
-def torch_model_calls(model, x, target, learning_rate=0.01):  # pragma: no cover - torch not in CI
-    """(forward, train step) in PyTorch with the same weights (NCHW, kernels as (out, in, kh, kw))."""
+def torch_model_calls(model, x, target, learning_rate=0.01, device="cpu", tf32=False):
+    """(forward, train step) in PyTorch with the same weights (NCHW, kernels as (out, in, kh, kw)).
+
+    device: "cpu" or "cuda". On CUDA each call first sets TF32 for cuDNN convolutions and matmuls to
+    ``tf32`` (PyTorch's default lets cuDNN use TF32, a 10-bit mantissa: off here unless asked, so the
+    comparison is float32 against float32) and ends with ``torch.cuda.synchronize()``; the forward then
+    returns the output tensor on the GPU (NCHW), the CPU forward a NumPy array as before."""
     import torch
     import torch.nn.functional as F
-    p = {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in model.params.items()}
+    dev = torch.device(device)
+    p = {k: torch.tensor(np.ascontiguousarray(to_numpy(v)), device=dev, requires_grad=True)
+         for k, v in model.params.items()}
     kern = lambda name: p[name + "/kernel"].permute(3, 2, 0, 1)        # noqa: E731 - HWIO / HWOI -> torch
     depth, drop = model.depth, model.config["dropout"]
 
@@ -187,20 +253,35 @@ def torch_model_calls(model, x, target, learning_rate=0.01):  # pragma: no cover
             up = F.conv_transpose2d(h, kern(f"dec{i}_upconv"), p[f"dec{i}_upconv/bias"], stride=2)
             h = conv(conv(torch.cat([up, skips[i - 1]], 1), f"dec{i}_conv1"), f"dec{i}_conv2")
         return torch.sigmoid(F.conv2d(h, kern("head"), p["head/bias"]))
-    xt = torch.tensor(x.transpose(0, 3, 1, 2).copy())
-    tt = torch.tensor(target.transpose(0, 3, 1, 2).copy())
+    xt = torch.tensor(to_numpy(x).transpose(0, 3, 1, 2).copy(), device=dev)
+    tt = torch.tensor(to_numpy(target).transpose(0, 3, 1, 2).copy(), device=dev)
     opt = torch.optim.SGD(list(p.values()), lr=learning_rate)
+    cuda = dev.type == "cuda"
+
+    def settings():
+        if cuda:
+            torch.backends.cudnn.allow_tf32 = bool(tf32)
+            torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
 
     def step():
+        settings()
         opt.zero_grad()
         loss = F.binary_cross_entropy(net(xt, True), tt)
         loss.backward()
         opt.step()
+        if cuda:
+            torch.cuda.synchronize()
+            return loss
         return float(loss)
 
     def forward():
+        settings()
         with torch.no_grad():
-            return net(xt, False).numpy()
+            y = net(xt, False)
+        if cuda:
+            torch.cuda.synchronize()
+            return y
+        return y.numpy()
     return forward, step
 
 
