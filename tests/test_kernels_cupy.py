@@ -4,7 +4,10 @@ On every machine: the array logic it shares with the CPU (``kernels/xp_ops.py``)
 against the NumPy reference, op by op and as a whole U-Net, and the backend's failure modes without a GPU
 (clear errors from ``set_backend("cupy")`` and ``to_device``) are checked.
 Where CuPy finds a CUDA GPU: the full parity suite, every op and the whole U-Net on the GPU against the
-reference, float32 rtol = atol = 1e-5. Without one those tests are skipped with the reason shown.
+reference, float32 rtol = atol = 1e-5. Without one those tests are skipped with the reason shown; the
+same GPU path then runs on the strict CuPy stand-in in tests/test_gpu_path.py (on every machine).
+Dropout draws its mask on the GPU (same seed, same mask; not the CPU's), so the whole-model comparisons
+run without dropout and the dropout op is checked for its own properties there.
 """
 import functools
 import os
@@ -16,6 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 import unet_scratch.ops as ref
 from unet_scratch import UNet, backend, use_backend
+from unet_scratch.backend import to_numpy
 from unet_scratch.kernels import to_device, xp_ops
 
 from conftest import assert_same  # tests/conftest.py: dtype, shape, TOL by dtype; CuPy arrays copied back
@@ -76,8 +80,16 @@ def _check_ops(ops, to_device_array, rng, dtype, tol=None):
     x = rng.standard_normal((2, 4, 4, 3)).astype(dtype)
     y, cache = ops.dropout(to_device_array(x), 0.5, np.random.default_rng(7), True)
     y_ref, cache_ref = ref.dropout(x, 0.5, np.random.default_rng(7), True)
-    assert_same(y, y_ref, tol)                                 # same generator state, same mask
-    assert_same(ops.dropout_backward(to_device_array(x), cache), ref.dropout_backward(x, cache_ref), tol)
+    if isinstance(to_device_array(x), np.ndarray):             # on the CPU: the reference's very mask
+        assert_same(y, y_ref, tol)
+        assert_same(ops.dropout_backward(to_device_array(x), cache), ref.dropout_backward(x, cache_ref), tol)
+    else:                                                      # on the GPU: drawn there, same seed same mask
+        again, _ = ops.dropout(to_device_array(x), 0.5, np.random.default_rng(7), True)
+        mask = to_numpy(cache)
+        assert_same(again, to_numpy(y))
+        assert set(np.unique(mask)) <= {0, 2}
+        assert_same(y, x * mask, tol)
+        assert_same(ops.dropout_backward(to_device_array(x), cache), x * mask, tol)
 
 
 def xp_namespace(xp=np):
@@ -169,7 +181,7 @@ def test_gpu_ops_match_reference(rng, dtype, tol):
 @pytest.mark.parametrize("padding,size", [("same", 32), ("valid", 44)])
 def test_gpu_whole_unet_matches_numpy(padding, size):
     import cupy
-    kw = dict(input_shape=(size, size, 1), base_filters=8, depth=2, padding=padding, seed=3)
+    kw = dict(input_shape=(size, size, 1), base_filters=8, depth=2, padding=padding, seed=3, dropout=0.0)
     if padding == "valid":
         kw.update(out_channels=2, out_activation="softmax")
     x = np.random.default_rng(1).random((2, size, size, 1), dtype=np.float32)
