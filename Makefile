@@ -9,7 +9,7 @@ export PYTHONHASHSEED := 0
 .PHONY: help venv lab test test-fast bench bench-quick gpu-check student book chromium notebooks nbgrader clean
 
 help:
-	@echo "make lab    set up .venv and open the course in JupyterLab"
+	@echo "make lab    set up .venv and open the course in JupyterLab, on chapter 00"
 	@echo "make test   set up .venv and run the whole test suite (pytest + nbval on the notebooks)"
 	@echo "make test-fast  the quick inner loop: the unit tests, without notebooks, nbgrader runs or the browser"
 	@echo "make notebooks  update each chapter's .ipynb from its .py source and re-execute it (CHAPTERS=\"00 02\": some)"
