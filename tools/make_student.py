@@ -1,6 +1,7 @@
 """Write student copies of the chapters: every solution between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` becomes ``raise NotImplementedError`` (nbgrader's convention), and the outputs of
-those cells are cleared.
+those cells are cleared. The Chinese edition (``notebooks/zh/``) gets its copies in ``student/zh/``: a kernel
+started there runs in a folder named ``zh``, so the exercise checks speak Chinese in them too.
 
     python tools/make_student.py [notebooks/] [student/]
 """
@@ -36,7 +37,19 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def make_student(src: Path, dst: Path) -> list[Path]:
+ZH = "zh"  # the Chinese edition's folder, in notebooks/ and in the student copies alike
+
+
+def make_student(src: Path, dst: Path, chinese: bool = False) -> list[Path]:
+    """Student copies of src/*.ipynb in dst/ and, with ``chinese``, of src/zh/*.ipynb (the Chinese edition)
+    in dst/zh/ (``make student`` writes both). Returns the paths written."""
+    written = _copies(src, dst)
+    if chinese and (src / ZH).is_dir():
+        written += _copies(src / ZH, dst / ZH)
+    return written
+
+
+def _copies(src: Path, dst: Path) -> list[Path]:
     dst.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(src.glob("[0-9A-Z]*.ipynb")):
@@ -54,5 +67,5 @@ def make_student(src: Path, dst: Path) -> list[Path]:
 if __name__ == "__main__":
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "notebooks")
     dst = Path(sys.argv[2] if len(sys.argv) > 2 else "student")
-    for p in make_student(src, dst):
+    for p in make_student(src, dst, chinese=True):
         print("wrote", p)

@@ -291,7 +291,10 @@ def accept(name: str, cells=None, en_dir: Path = ENGLISH, zh_dir: Path = CHINESE
 
 def english_text_with_hash(name: str, digest: str, en_dir: Path = ENGLISH, max_commits: int = 300) -> str | None:
     """The English text cell of chapter ``name`` whose hash is ``digest``, looked up in git's history."""
-    rel = (en_dir / f"{name}.py").resolve().relative_to(ROOT).as_posix()
+    try:
+        rel = (en_dir / f"{name}.py").resolve().relative_to(ROOT).as_posix()
+    except ValueError:                              # not in this repository: no history to look in
+        return None
     try:
         commits = subprocess.run(["git", "log", f"-n{max_commits}", "--format=%H", "--", rel], cwd=ROOT,
                                  capture_output=True, text=True, check=True).stdout.split()

@@ -22,11 +22,11 @@
 # **要你验证的：** 每个部件都与 TensorFlow/Keras 逐一对照，精确到最后一位浮点数。
 #
 # 在这一章里，你将
-# 1. 了解*分割*（segmentation）对网络提出了什么要求，以及为什么全卷积网络胜过"给每个像素周围的图像块分类"的做法；
+# 1. 了解*分割*（segmentation）对网络提出了什么要求，以及为什么全卷积网络（fully convolutional network）胜过"给每个像素周围的图像块（patch）分类"的做法；
 # 2. 用 `unet_scratch` 搭出原文（本课程的出发点：《UNet原理与代码实例讲解》）中的 U-Net，并按它的真实形状画出来；
 # 3. 看清原文的结构图错在哪里；
 # 4. 检查你的机器是否具备本课程所需的环境；
-# 5. 写三个小函数，每个都有检查：`same` 填充的 U-Net 各层的尺寸（`same_unet_sizes`）、一个卷积层的参数量
+# 5. 写三个小函数，每个都有检查：`same` 填充（padding）的 U-Net 各层的尺寸（`same_unet_sizes`）、一个卷积层的参数量
 #    （`conv_params`）、每个像素周围的图像块（`pixel_patches`）；借助最后一个，你会看到：在图像上逐像素滑动的分类器，其实就是一次卷积。
 
 # %%
@@ -126,7 +126,7 @@ fig.tight_layout()
 # %% [markdown] translates="61a9bc0f6c65"
 # ## 3. 原文的结构图错在哪里
 #
-# 原文的结构图把**五个**池化层串起来，接到一个**全连接层**（fully connected layer）上。而原文自己代码中的网络（以及
+# 原文的结构图把**五个**池化（pooling）层串起来，接到一个**全连接层**（fully connected layer）上。而原文自己代码中的网络（以及
 # Ronneberger 等 2015 年的论文）只有**四次**池化，**没有**全连接层：瓶颈层是两个卷积。这一点很重要：没有全连接层，U-Net 就是
 # *全卷积*的，因此它能处理任何尺寸可被 16 整除的图像，而且每个输出像素都由同一组权重算出。原文的"数学模型"把每个阶段写成若干
 # $\mathrm{ReLU}(Wx + b)$ 的复合，并把 $\circ$ 称为卷积；真正的公式见第 01 章。让模型自己来作证：
@@ -201,8 +201,8 @@ check_same_unet_sizes(same_unet_sizes);
 
 
 # %% [markdown] translates="831492d0a0b1"
-# **练习 2.** 写出 `conv_params(kernel_size, c_in, c_out)`：一个带偏置的 `Conv2D` 的参数量。$C_{out}$ 个滤波器中，每个都是
-# $k \times k \times C_{in}$ 的卷积核（kernel）再加一个偏置（bias）。算例：原文的第一层，从 1 个通道（channel）到 64 个通道的
+# **练习 2.** 写出 `conv_params(kernel_size, c_in, c_out)`：一个带偏置（bias）的 `Conv2D` 的参数量。$C_{out}$ 个滤波器中，每个都是
+# $k \times k \times C_{in}$ 的卷积核（kernel）再加一个偏置。算例：原文的第一层，从 1 个通道（channel）到 64 个通道的
 # $3\times3$ 卷积，参数量为 $3 \cdot 3 \cdot 1 \cdot 64 + 64 = 640$。
 
 # %%

@@ -16,8 +16,8 @@
 # %% [markdown] translates="d7f00ad714ed"
 # # 01 · 卷积：前向、反向，以及 Keras 真正算的是什么
 #
-# **要你实现的：** U-Net 一层里的二维卷积（convolution），前向和反向都要写，按 CS231n 的教法：先用循环写，再写快的版本。
-# 1. `conv2d_loop`：用循环实现前向传播（forward pass），支持 `valid` 和 `same` 填充（padding）以及步幅（stride）；
+# **要你实现的：** U-Net 一层里的二维卷积（convolution），前向传播（forward pass）和反向传播（backpropagation）都要写，按 CS231n 的教法：先用循环写，再写快的版本。
+# 1. `conv2d_loop`：用循环实现前向传播，支持 `valid` 和 `same` 填充（padding）以及步幅（stride）；
 # 2. `im2col`：把输入的每个窗口变成矩阵的一行；
 # 3. `conv2d_gemm`：前向传播 = `im2col` + **一次**矩阵乘法；
 # 4. `conv2d_backward_loop`：用循环求梯度 $dx, dw, db$；
@@ -56,12 +56,12 @@ rng = np.random.default_rng(0)
 # %% [markdown] translates="39fdca8977f7"
 # ## 1. 卷积还是互相关？
 #
-# 在信号处理中，图像 $x$ 与卷积核 $w$ 的二维**卷积**要把卷积核翻转：
+# 在信号处理中，图像 $x$ 与卷积核（kernel）$w$ 的二维**卷积**要把卷积核翻转：
 # $$(x * w)_{ij} = \sum_{a}\sum_{q} x_{i-a,\,j-q}\, w_{aq}.$$
 # 而所有深度学习框架称为卷积的运算，其实是不翻转的**互相关**：
 # $$(x \star w)_{ij} = \sum_{a=0}^{K_H-1}\sum_{q=0}^{K_W-1} x_{i+a,\,j+q}\, w_{aq}.$$
 # 两者只差卷积核的一次 180° 旋转：$x \star w = x * \mathrm{rot}_{180}(w)$。对于学出来的卷积核，这个差别无关紧要（网络会直接学出翻转后的核），
-# 但一旦要与框架对照，或在不同的库之间复制权重，它就很要紧了。加上通道、批次、偏置和步幅 $s$ 之后，Keras 的 `Conv2D` 层计算的是
+# 但一旦要与框架对照，或在不同的库之间复制权重，它就很要紧了。加上通道（channel）、批次（batch）、偏置（bias）和步幅 $s$ 之后，Keras 的 `Conv2D` 层计算的是
 # （布局为 NHWC，卷积核为 HWIO）：
 # $$y_{n,i,j,f} = b_f + \sum_{a,q,c} x^{\text{pad}}_{n,\; i s + a,\; j s + q,\; c}\; w_{a,q,c,f},$$
 # 其中 $x$：$(N, H, W, C)$，$w$：$(K_H, K_W, C, F)$，$b$：$(F,)$，$y$：$(N, OH, OW, F)$。
@@ -93,7 +93,7 @@ fig.tight_layout(); plt.show()
 # ### 卷积核与它的特征图
 #
 # 卷积核是一个模板：图像局部越像卷积核，输出就越大。下面的 Sobel 卷积核分别响应竖直和水平的边缘；在 `unet_scratch.data`
-# 生成的类电镜膜结构图像上，它们会把膜结构照亮——这正是 U-Net 要学会分割的结构。
+# 生成的类电镜膜结构图像上，它们会把膜结构照亮——这正是 U-Net 要学会分割（segmentation）的结构。
 
 # %%
 images, masks = data.membranes(1, size=96, seed=0)
@@ -150,7 +150,7 @@ print("padding=k//2 on both sides (PyTorch padding=1):", y_half.shape, "output, 
 # ## 3. 用循环实现前向传播
 #
 # 照字面读第 1 节的公式：对每个输出像素 $(i, j)$，取出形状为 $(K_H, K_W, C)$ 的窗口
-# $x^{\text{pad}}[n,\ is : is + K_H,\ js : js + K_W,\ :]$，与每个滤波器 $w[:, :, :, f]$ 逐元素相乘、求和，再加上 $b_f$。
+# $x^{\text{pad}}[n,\ is : is + K_H,\ js : js + K_W,\ :]$，与每个滤波器（filter）$w[:, :, :, f]$ 逐元素相乘、求和，再加上 $b_f$。
 #
 # **算例。** $x$ 是 $3\times3$ 的图像 $0, 1, \dots, 8$（逐行排列），$w = \begin{pmatrix}1 & 2\\ 0 &
 # -1\end{pmatrix}$，$b = 0.5$，步幅 1，`valid`：输出为 $2 \times 2$，
@@ -367,7 +367,7 @@ print("db:", db_ex, " dw:", dw_ex[:, :, 0, 0].tolist(), " dx[1, 1]:", dx_ex[0, 1
 
 # %% [markdown] translates="c4e7478afee5"
 # **练习 4.** 对输出像素做循环，按上面的三条更新规则写出 `conv2d_backward_loop(dy, x, w, stride, padding)`。用 `pad_input`
-# 做填充，它还会返回裁剪 $dx$ 所需的填充量 `((top, bottom), (left, right))`。提示：`np.tensordot(dy[:, i, j, :], w, axes=([1], [3]))`
+# 做填充，它还会返回裁剪（crop）$dx$ 所需的填充量 `((top, bottom), (left, right))`。提示：`np.tensordot(dy[:, i, j, :], w, axes=([1], [3]))`
 # 的形状是 $(N, K_H, K_W, C)$，`np.tensordot(window, dy[:, i, j, :], axes=([0], [0]))` 的形状是 $(K_H, K_W, C, F)$。
 
 # %%
@@ -437,7 +437,7 @@ def col2im(cols, x_pad_shape, kh, kw, s):
 check_col2im(col2im);
 
 # %% [markdown] translates="cc3637558719"
-# 本库的 `ops.col2im` 不对 $OH \cdot OW$ 个窗口循环，而是对 $K_H K_W$ 个卷积核位置循环：对每个位置 $(a, q)$，一次跨步切片就接收了所有窗口
+# 本库的 `ops.col2im` 不对 $OH \cdot OW$ 个窗口循环，而是对 $K_H K_W$ 个卷积核位置循环：对每个位置 $(a, q)$，一次带步幅的切片就接收了所有窗口
 # 在该位置的元素（这里用 `+=` 是安全的，因为在同一个位置上没有两个窗口落在同一个像素上）：
 
 # %%
@@ -546,10 +546,10 @@ print("backward pass verified:", all_ok)
 # ## 6. 感受野：一个输出像素能看多远
 #
 # 一次 $3\times3$ 卷积让每个输出像素看到 $3\times3$ 的区域；再叠一层就能看到 $5\times5$。池化（pooling，或任何步幅为 $s$ 的层）把相邻像素之间的
-# 步长（"jump"）乘以 $s$，所以之后每一层都让感受野长得更快。取 $r_0 = 1$、$j_0 = 1$，各层为 $(k_\ell, s_\ell)$：
+# 间距（"jump"）乘以 $s$，所以之后每一层都让感受野长得更快。取 $r_0 = 1$、$j_0 = 1$，各层为 $(k_\ell, s_\ell)$：
 # $$r_\ell = r_{\ell-1} + (k_\ell - 1)\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, s_\ell.$$
-# **算例：** 两次 $3\times3$ 卷积后接一次 $2\times2$ 池化：$r = 1 \to 3 \to 5 \to 5 + 1 \cdot 1 = 6$，步长变为 2，所以再来一次
-# $3\times3$ 卷积会增加 $2 \cdot 2 = 4$（得 10）。对 U-Net 的编码器（两次 $3\times3$ 卷积接一次 $2\times2$ 池化，重复四次，最后是瓶颈层）：
+# **算例：** 两次 $3\times3$ 卷积后接一次 $2\times2$ 池化：$r = 1 \to 3 \to 5 \to 5 + 1 \cdot 1 = 6$，间距变为 2，所以再来一次
+# $3\times3$ 卷积会增加 $2 \cdot 2 = 4$（得 10）。对 U-Net 的编码器（两次 $3\times3$ 卷积接一次 $2\times2$ 池化，重复四次，最后是瓶颈层（bottleneck））：
 
 # %%
 layers = []
@@ -574,7 +574,7 @@ ax.set_title("Each pooling doubles how fast the receptive field grows: 140 px at
 fig.tight_layout(); plt.show()
 
 # %% [markdown] translates="970ceb7289b9"
-# 感受野也可以用反向传播*测量*出来：从一个输出像素往输入送回值为 1 的梯度，看哪些输入像素收到了东西。最大池化只把梯度交给窗口里的
+# 感受野也可以用反向传播*测量*出来：从一个输出像素往输入送回值为 1 的梯度，看哪些输入像素收到了东西。最大池化（max-pooling）只把梯度交给窗口里的
 # 一个最大值（第 02 章），所以在这次测量中，每个池化都换成一个步幅为 2 的全 1 $2\times2$ 卷积，它读取的窗口完全相同；所有卷积核都取全
 # 1，梯度就不会相互抵消。
 

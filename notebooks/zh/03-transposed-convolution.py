@@ -16,16 +16,16 @@
 # %% [markdown] translates="2bb929be1d1a"
 # # 03 · 转置卷积：U-Net 往上走的路
 #
-# **要你实现的：** 转置卷积（transposed convolution，即 Keras 的 `Conv2DTranspose`，U-Net 解码器中的"上卷积"，up-convolution），
-# 前向和反向：
-# 1. `conv_transpose_scatter`：把前向传播写成卷积核的**散射累加**（scatter-add），再做 Keras 的裁剪（crop）并加上偏置；
+# **要你实现的：** 转置卷积（transposed convolution），即 Keras 的 `Conv2DTranspose`，也就是 U-Net 解码器中的上卷积
+# （up-convolution），前向和反向都要写：
+# 1. `conv_transpose_scatter`：把前向传播（forward pass）写成卷积核（kernel）的**散射累加**（scatter-add），再做 Keras 的裁剪（crop）并加上偏置（bias）；
 # 2. `conv_transpose_backward`：它的梯度 $dx, dw, db$；
 # 3. `overlap_counts`：每个输出像素被多少个卷积核"印记"覆盖，这是**棋盘伪影**（checkerboard artifact）背后的算术。
 #
 # **要你验证的：** 每个函数都与本库的参考实现（`ops.conv2d_transpose`、`ops.conv2d_transpose_backward`）对照；你的答案犯了典型错误时，
 # 检查会说出错误的名字。本库和你的函数还要与 `keras.layers.Conv2DTranspose`（float32，`rtol = atol = 1e-5`，以及 Keras 3
-# 的输出尺寸）和 TensorFlow 的 `tf.GradientTape`（float64）对照，反向传播还要与中心差分对照。顺带你会看到：转置卷积就是
-# **带步幅卷积的梯度**；以及为什么 U-Net 的 $2\times2$、步幅 2 的卷积核能避开一种棋盘伪影，却避不开另一种。
+# 的输出尺寸）和 TensorFlow 的 `tf.GradientTape`（float64）对照，反向传播（backpropagation）还要与中心差分（central differences）对照。顺带你会看到：转置卷积就是
+# **步幅（stride）大于 1 的卷积（convolution）的梯度**；以及为什么 U-Net 的 $2\times2$、步幅 2 的卷积核能避开一种棋盘伪影，却避不开另一种。
 
 # %%
 import os
@@ -54,7 +54,7 @@ rng = np.random.default_rng(0)
 # 由第 01 章，$y = Cz$ 的反向传播是 $dz = C^\top dy$。所以 **$x$ 的转置卷积，就是把 $x$ 放在 $dy$ 的位置上时，卷积对输入的梯度**：
 # $$\mathrm{conv\_transpose}(x;\,w) = C^\top x = \texttt{conv2d\_input\_gradient}(dy = x,\ w).$$
 # TensorFlow 正是这样实现它的（`conv2d_backprop_input`），`ops.conv2d_transpose` 也是。Keras 把这一层的卷积核存为
-# $(K_H, K_W, F_{\text{out}}, C_{\text{in}})$：输出通道在输入通道*前面*，恰好是它所转置的那个卷积的布局。
+# $(K_H, K_W, F_{\text{out}}, C_{\text{in}})$：输出通道（channel）在输入通道*前面*，恰好是它所转置的那个卷积的布局。
 
 # %%
 w = rng.standard_normal((3, 3, 1, 1))
@@ -104,7 +104,7 @@ print("full canvas of the worked example:", full_1d[0, 0, :, 0])
 # 不设 `output_padding` 时，Keras 3 的 `Conv2DTranspose` 沿每个轴给出
 # $$n_{\text{out}} = i\,s + \max(k - s,\ 0) \quad(\texttt{valid}), \qquad n_{\text{out}} = i\,s \quad(\texttt{same}),$$
 # （`ops.conv_transpose_output_size`）。$k \ge s$ 时，`valid` 的尺寸就是完整画布 $(i - 1)s + k$；$k < s$ 时，Keras 在末尾追加
-# $s - k$ 行没有任何印记到达的零（只有偏置）。`same` 保留完整画布的 $i\,s$ 行，按 TensorFlow 的 `same` 填充规则丢掉多出的 $k - s$ 行：
+# $s - k$ 行没有任何印记到达的零（只有偏置）。`same` 保留完整画布的 $i\,s$ 行，按 TensorFlow 的 `same` 填充（padding）规则丢掉多出的 $k - s$ 行：
 # **开头**丢 $\lfloor (k - s)/2 \rfloor$ 行，其余从**末尾**丢（`keras_crop_start(k, s, padding)` 给出起点，由 Keras 自己的填充公式推出）。
 # 所以 $k = 3, s = 2$ 保留 `full[0:2i]`，$k = 4, s = 2$ 保留 `full[1:2i + 1]`，而 U-Net 的 $k = 2, s = 2$ 什么也不裁。（PyTorch 的
 # `ConvTranspose2d(k=3, s=2, padding=1, output_padding=1)` 保留的则是 `full[1:2i + 1]`：它的输出相对 Keras 错开了一个像素。）
@@ -186,7 +186,7 @@ print("7 configurations, your conv_transpose_scatter == keras.layers.Conv2DTrans
 # %% [markdown] translates="f9b993a9917d"
 # ## 4. 反向传播
 #
-# 因为 $y = C^\top x + b$，由链式法则 $dx = (C^\top)^\top dy = C\,dy$：**转置卷积的梯度就是普通卷积** `conv2d(dy, w)`，卷积核、步幅和填充都相同，
+# 因为 $y = C^\top x + b$，由链式法则（chain rule）$dx = (C^\top)^\top dy = C\,dy$：**转置卷积的梯度就是普通卷积** `conv2d(dy, w)`，卷积核、步幅和填充都相同，
 # 它把 $dy$ 缩回 $x$ 的尺寸。如果把 $dx$ 算成 $dy$ 的又一次*转置*卷积，尺寸反而会变大。用散射的图景来说：把 $dy$ 放回完整画布上裁剪时取它的位置
 # （其余为零），记作 $d\text{full}$；输入像素 $(i, j)$ 盖印过窗口 $d\text{full}[n,\ is : is + K_H,\ js : js + K_W,\ :]$，所以它从这个窗口**收集**（gather）：
 # $$dx_{n,i,j,c} = \sum_{a,q,f} d\text{full}_{n,\,is + a,\,js + q,\,f}\; w_{a,q,f,c}, \qquad
@@ -203,7 +203,7 @@ dx_1d, dw_1d, db_1d = ops.conv2d_transpose_backward(np.array([1.0, 0, 0, 0, 1]).
 print("dx:", dx_1d.ravel(), " dw:", dw_1d.ravel(), " db:", db_1d)
 
 # %% [markdown] translates="bf8c77a0dbe7"
-# **练习 2.** 对输入像素做循环（即你的散射的伴随），写出 `conv_transpose_backward(dy, x, w, s, padding)`：上面的三个梯度。建一块与你的画布
+# **练习 2.** 写出 `conv_transpose_backward(dy, x, w, s, padding)`：上面的三个梯度，对输入像素做循环，它就是你那个散射的伴随（adjoint）。建一块与你的画布
 # 同样大小的 $d\text{full}$，把 `dy` 复制到裁剪时的位置，再收集。提示：`np.einsum("naqf,aqfc->nc", window, w)` 和
 # `np.einsum("naqf,nc->aqfc", window, x[:, i, j, :])`。
 
