@@ -286,3 +286,23 @@ def test_diff_finds_the_english_a_stale_translation_was_made_from_in_git_history
             assert english_text_with_hash("00-introduction", text_hash(gone[0])) == gone[0]
             return
     pytest.skip("every English text of chapter 00 is unchanged in its history")
+
+
+def test_jupyterlab_can_show_its_interface_in_chinese():
+    """The notebooks extra installs JupyterLab's Chinese language pack; JupyterLab's server lists it under
+    Settings -> Language (README.zh.md says how to switch)."""
+    pytest.importorskip("jupyterlab", reason="JupyterLab not installed: pip install -e '.[notebooks]'")
+    from jupyterlab_server.translation_utils import get_language_packs
+    packs, message = get_language_packs("en")
+    assert "zh_CN" in packs, (f"jupyterlab-language-pack-zh-CN is not installed or not found ({message}): "
+                              f"pip install -e '.[notebooks]'")
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.lower().startswith("jupyterlab-language-pack-zh-cn") for r in extras["notebooks"])
+
+
+def test_the_chinese_readme_gives_the_two_commands_and_the_interface_switch():
+    text = (ROOT / "README.zh.md").read_text()
+    assert "make lab" in text and "make test" in text and "jupyterlab-language-pack-zh-CN" in text
+    assert "Settings → Language" in text and "UNET_SCRATCH_LANG=zh" in text
+    assert "[中文版](README.zh.md)" in (ROOT / "README.md").read_text()
