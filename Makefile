@@ -14,7 +14,7 @@ help:
 	@echo "make test-fast  the quick inner loop: the unit tests, without notebooks, nbgrader runs or the browser"
 	@echo "make notebooks  update each chapter's .ipynb from its .py source and re-execute it (CHAPTERS=\"00 02\": some)"
 	@echo "make student  write student copies of the chapters (solutions removed) to student/"
-	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/"
+	@echo "make book   build the course as a website (static HTML, offline) in book/_build/html/ (Chinese: html/zh/)"
 	@echo "make nbgrader  write an nbgrader course folder (nbgrader/) from the chapters, for instructors"
 	@echo "make bench  benchmark the NumPy and Numba backends against TensorFlow (4-10 minutes, by CPU)"
 	@echo "make gpu-check  on an NVIDIA GPU: check the CuPy backend and time it against PyTorch (<= 8 min); SMOKE=1: tiny, on the CPU stand-in"
@@ -75,12 +75,16 @@ student: venv
 
 # The course as a website: book/ and the notebooks with their stored outputs (never re-run), built
 # offline with Jupyter Book 1 into book/_build/html/. Fails naming any chapter missing from book/_toc.yml.
+# The Chinese edition (book/zh/, notebooks/zh/) is built beside it into book/_build/html/zh/, every page of
+# each site linked to the same page in the other language.
 book: venv
 	$(BIN)/python tools/build_book.py
 
 # tests/test_book.py opens the website in headless Chrome/Chromium (tools/find_chrome.py finds it, Linux or
 # macOS, or $CHROME). When there is none and apt-get exists, install Debian's chromium, quietly. This target
 # never fails: without a browser the test skips, saying how to install one, or fails where CI is set.
+# The Chinese pages need a CJK font, or the browser draws their text as empty boxes: where fontconfig knows
+# none (`fc-list :lang=zh`), Debian's fonts-noto-cjk is installed the same way (macOS and Windows have one).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 chromium:
 	@$(PYTHON) tools/find_chrome.py >/dev/null 2>&1 || { \
@@ -93,6 +97,17 @@ chromium:
 	  else \
 	    $(PYTHON) tools/find_chrome.py || true; echo "tests/test_book.py will skip (fail with CI set)"; \
 	  fi; }
+	@if command -v fc-list >/dev/null 2>&1 && [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing fonts-noto-cjk with apt-get (the Chinese pages of the website, tests/test_book.py)"; \
+	    $(SUDO) apt-get update -qq >/dev/null 2>&1; \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends fonts-noto-cjk \
+	      >/dev/null 2>&1 \
+	    || echo "could not install fonts-noto-cjk: tests/test_book.py's Chinese pages will fail (no CJK font)"; \
+	  else \
+	    echo "no CJK font found (fc-list :lang=zh): install Noto Sans CJK for the Chinese pages of the website"; \
+	  fi; \
+	fi
 
 # For instructors: an nbgrader course folder (nbgrader/, git-ignored) with every chapter as an assignment
 # (solution cells, locked graded check cells) and its nbgrader_config.py; README "For instructors".
