@@ -306,3 +306,17 @@ def test_the_chinese_readme_gives_the_two_commands_and_the_interface_switch():
     assert "make lab" in text and "make test" in text and "jupyterlab-language-pack-zh-CN" in text
     assert "Settings → Language" in text and "UNET_SCRATCH_LANG=zh" in text
     assert "[中文版](README.zh.md)" in (ROOT / "README.md").read_text()
+
+
+# other names that Chinese blogs use for the glossary's terms: the course keeps to one
+AVOID = {"反卷积": "转置卷积 (a transposed convolution does not invert a convolution)", "步长": "步幅 (stride)",
+         "跳跃链接": "跳跃连接", "跳层连接": "跳跃连接", "跨步": "步幅 (stride)"}
+
+
+def test_one_name_per_term_in_the_chinese_text():
+    pages = [p for p in CHINESE.glob("*.py")] + [p for p in (ROOT / "book" / "zh").glob("*.md")
+                                                  if p.name != "glossary.md"] + [ROOT / "README.zh.md"]
+    found = [f"{p.relative_to(ROOT)}: {word!r} (use {AVOID[word]})" for p in pages for word in AVOID
+             if word in p.read_text()]
+    assert not found, "\n".join(found)
+    assert "反卷积" in GLOSSARY.read_text()             # the glossary names the other word, once, to reject it
