@@ -17,7 +17,7 @@ import unet_scratch
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "unet_scratch"
 # modules that need an optional package by design, and the extra their ImportError must name
-NEEDS_EXTRA = {"unet_scratch.kernels.cupy_ops": ("cupy", ".[gpu]"),
+NEEDS_EXTRA = {"unet_scratch.kernels.cupy_ops": ("cupy", ".[gpu-cuda"),
                "unet_scratch.frameworks.torch_model": ("torch", ".[torch]")}
 
 
