@@ -21,7 +21,7 @@ help:
 
 # The environment is rebuilt only when pyproject.toml changes, so a second `make test` reuses it.
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "unet-scratch needs Python >= 3.10"'
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "unet-scratch needs Python >= 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all]'
