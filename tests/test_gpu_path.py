@@ -22,7 +22,7 @@ from unet_scratch import UNet, backend, use_backend
 from unet_scratch.backend import to_numpy
 from unet_scratch.kernels import xp_ops
 
-from conftest import TOL, assert_same
+from conftest import assert_same
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,8 @@ Sections (each one's outcome goes into the report, a failure does not stop the o
      each, medians; PyTorch with TF32 off (float32 like ours) and, as a separate column, with cuDNN's
      default TF32 on; both networks' outputs checked equal before timing; device memory high-water marks
      (CuPy: a memory hook's peak of the pool's live bytes; PyTorch: torch.cuda.max_memory_allocated)
-Writes benchmarks/results/gpu-<gpu name>.md and .json (gpu-smoke.* with --smoke) under --out.
+Writes benchmarks/results/gpu-<gpu name>.md and .json (--out to change; --smoke writes gpu-smoke.* to a
+temporary folder).
 Exit status 0 when every check passed, 1 otherwise (the report says which failed).
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -358,7 +360,8 @@ def to_markdown(report):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes; on the strict stand-in without a GPU")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for gpu-*.md/.json")
+    p.add_argument("--out", default=None, help="folder for gpu-*.md/.json (default benchmarks/results; "
+                                               "with --smoke a temporary folder, never the repository)")
     p.add_argument("--no-tests", action="store_true", help="skip the pytest section")
     args = p.parse_args(argv)
     smoke = args.smoke or os.environ.get("SMOKE") not in (None, "", "0")
@@ -399,7 +402,8 @@ def main(argv=None):
         section("timings", timings, cupy, plan, standin)
     report["seconds"] = time.perf_counter() - start
     report["ok"] = not report["failed"]
-    out = Path(args.out)
+    out = Path(args.out or (Path(tempfile.gettempdir()) / "unet-scratch-gpu-smoke" if smoke
+                            else ROOT / "benchmarks" / "results"))
     out.mkdir(parents=True, exist_ok=True)
     gpu = report.get("versions", {}).get("gpu", "gpu") if isinstance(report.get("versions"), dict) else "gpu"
     stem = "gpu-smoke" if smoke else "gpu-" + re.sub(r"[^A-Za-z0-9]+", "-", gpu).strip("-").lower()
