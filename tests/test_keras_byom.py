@@ -228,11 +228,16 @@ def test_a_same_named_model_wired_skip_first_is_refused(kr):
     model = UNet(input_shape=(SIZE, SIZE, 1), base_filters=4, depth=2, seed=0)              # [up, skip]
     km = kr.build_keras_unet(input_shape=(SIZE, SIZE, 1), base_filters=4, depth=2, concat_order="skip_first")
     assert [v.path for v in km.weights] == list(model.params)                   # same names, same shapes
+    keras_before = [v.numpy().copy() for v in km.weights]
+    scratch_before = {k: v.copy() for k, v in model.params.items()}
     with pytest.raises(ValueError, match=r"first layer whose output differs is dec2_concat .*"
                                          r"concat_order='skip_first' \(the scratch model: 'up_first'\)"):
         kr.to_keras(model, km)
     with pytest.raises(ValueError, match="first layer whose output differs is dec2_concat"):
         kr.from_keras(km, model)
+    # nothing lost: a refused transfer leaves both models' weights as they were
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(keras_before, km.weights))
+    assert all(np.array_equal(scratch_before[k], model.params[k]) for k in scratch_before)
     assert kr.from_keras(km).get_config()["concat_order"] == "skip_first"       # built to match: accepted
 
 

@@ -103,12 +103,21 @@ def verify_keras_transfer(model, keras_model, structure=None, x=None):
 def to_keras(model, keras_model=None):
     """Copy a scratch :class:`UNet`'s weights into a Keras model (built to match if none is given), then
     verify it. keras_model: any Keras U-Net that :func:`read_keras_unet` reads (names do not matter)."""
+    given = keras_model is not None
     if keras_model is None:
         keras_model = build_keras_unet(**model.get_config())
     structure = _read_for(model, keras_model)
-    for _, p, _, var in _pairs(model, keras_model, structure):
+    pairs = _pairs(model, keras_model, structure)
+    before = [var.numpy().copy() for _, _, _, var in pairs] if given else None
+    for _, p, _, var in pairs:
         var.assign(np.asarray(p, dtype=var.dtype))
-    verify_keras_transfer(model, keras_model, structure)
+    try:
+        verify_keras_transfer(model, keras_model, structure)
+    except ValueError:
+        if given:                      # a refused transfer leaves the caller's Keras model as it was
+            for (_, _, _, var), value in zip(pairs, before):
+                var.assign(value)
+        raise
     return keras_model
 
 
@@ -138,19 +147,26 @@ def from_keras(keras_model, model=None, input_shape=None):
     if isinstance(keras_model, (str, os.PathLike)):
         keras_model = load_keras_model(keras_model)
     structure = read_keras_unet(keras_model, input_shape) if model is None else _read_for(model, keras_model)
+    given = model is not None
     if model is None:
         model = UNet(**structure.config, seed=0)
     pairs = _pairs(model, keras_model, structure)
+    before = {name: p.copy() for name, p in model.params.items()} if given else None
     model.set_weights({name: np.asarray(var.numpy() if hasattr(var, "numpy") else var)
                        for name, _, _, var in pairs}, source="Keras model")     # kept on model's device
-    if model.device == "gpu":          # the probe pass compares host arrays: check on the CPU, then go back
-        from ..backend import use_backend
-        model.to("cpu")
-        try:
-            with use_backend("numpy"):
-                verify_keras_transfer(model, keras_model, structure)
-        finally:
-            model.to("gpu")
-    else:
-        verify_keras_transfer(model, keras_model, structure)
+    try:
+        if model.device == "gpu":      # the probe pass compares host arrays: check on the CPU, then go back
+            from ..backend import use_backend
+            model.to("cpu")
+            try:
+                with use_backend("numpy"):
+                    verify_keras_transfer(model, keras_model, structure)
+            finally:
+                model.to("gpu")
+        else:
+            verify_keras_transfer(model, keras_model, structure)
+    except ValueError:
+        if given:                      # a refused transfer leaves the caller's model as it was
+            model.set_weights(before, source="the model's own weights")
+        raise
     return model
