@@ -202,12 +202,13 @@ def test_float64_dy_into_a_float32_gpu_model_follows_the_reference(cp):
 def test_dropout_masks_are_drawn_on_the_device(cp):
     ops = _cupy_ops()
     x = cp.asarray(np.ones((4, 16, 16, 8), np.float32))
-    if hasattr(cp, "reset"):
+    standin = getattr(cp, "IS_STANDIN", False)
+    if standin:
         cp.reset()
     y1, mask1 = ops.dropout(x, 0.5, np.random.default_rng(7), True)
     y2, mask2 = ops.dropout(x, 0.5, np.random.default_rng(7), True)
     _, other = ops.dropout(x, 0.5, np.random.default_rng(8), True)
-    if hasattr(cp, "stats"):
+    if standin:
         assert cp.stats["h2d"] == 0, "the mask was copied from the host"
     m1, m2 = cp.asnumpy(mask1), cp.asnumpy(mask2)
     assert np.array_equal(m1, m2) and not np.array_equal(m1, cp.asnumpy(other))   # same seed, same mask
@@ -311,8 +312,11 @@ def test_fit_on_the_gpu_follows_the_cpu(cp, loss, optimizer):
     for key, values in h_cpu.history.items():
         if key != "seconds":
             np.testing.assert_allclose(h_gpu.history[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
+    # Adam's step is scale-free, so on a real GPU (cuBLAS's own rounding) a gradient near epsilon may
+    # move a weight by more than the gradients' own 1e-5; the stand-in computes as NumPy does
+    tol = 1e-5 if getattr(cp, "IS_STANDIN", False) else 1e-4
     for name, p in cpu.params.items():
-        assert_same(gpu.params[name], p, 1e-5)
+        assert_same(gpu.params[name], p, tol)
 
 
 def test_fit_with_nan_weights_stops_on_the_gpu_as_on_the_cpu(cp):
