@@ -184,6 +184,22 @@ def test_nan_and_dtype_rules_are_the_references(cp, rng):
     assert ops.maxpool2d_backward(cp.asarray(rng.standard_normal(y.shape)), cache).dtype == np.float64
 
 
+def test_kernels_take_strided_views(cp, rng):
+    """A raw kernel reads flat C-ordered memory: the backend must hand it contiguous copies of views."""
+    ops = _cupy_ops()
+    x = rng.standard_normal((2, 8, 9, 6)).astype(np.float32)
+    view = cp.asarray(x)[:, 1:, ::2, 1:5]
+    assert not view.flags.c_contiguous
+    y, cache = ops.maxpool2d(view)
+    y_ref, cache_ref = ref.maxpool2d(x[:, 1:, ::2, 1:5])
+    assert_same(y, y_ref)
+    dy = rng.standard_normal(y_ref.shape[::-1]).astype(np.float32).T             # a transposed (strided) dy
+    assert_same(ops.maxpool2d_backward(cp.asarray(np.ascontiguousarray(dy.T)).T, cache),
+                ref.maxpool2d_backward(dy, cache_ref))
+    r, r_cache = ops.relu(view)
+    assert_same(r, ref.relu(x[:, 1:, ::2, 1:5])[0])
+
+
 def test_float64_dy_into_a_float32_gpu_model_follows_the_reference(cp):
     kw = dict(input_shape=(16, 16, 1), base_filters=2, depth=1, seed=0, dropout=0)
     x = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
