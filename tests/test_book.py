@@ -571,6 +571,12 @@ def test_stage_chinese_takes_the_translations_and_notes_the_rest(tmp_path):
         stage_chinese(ROOT / "book", tmp_path / "nb" / "zh", tmp_path / "nb", chapters, tmp_path / "src")
 
 
+def test_chinese_lines_are_joined_where_a_browser_would_draw_a_space():
+    from build_book import join_cjk_lines
+    src = "分割网络给每个像素\n一个标签：\n  对两类问题，\nEnglish stays\n分开。\n```\n# 代码\n# 不动\n```"
+    assert join_cjk_lines(src) == "分割网络给每个像素一个标签：对两类问题，\nEnglish stays\n分开。\n```\n# 代码\n# 不动\n```"
+
+
 def test_every_page_gets_a_switch_to_the_same_page_in_the_other_language(tmp_path):
     page = '<html><div class="article-header-buttons"></div></html>'
     for rel in ["index.html", "notebooks/00-a.html", "glossary.html", "zh/index.html", "zh/notebooks/00-a.html",

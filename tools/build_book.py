@@ -198,6 +198,20 @@ def stage(book: Path, toc_path: Path, notebooks: Path, chapters: list[str], src:
 
 
 # ---------------------------------------------------------------- the Chinese edition
+_CJK = r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]"            # CJK characters and full-width punctuation
+_CJK_BREAK = re.compile(rf"(?<={_CJK})\n[ \t]*(?={_CJK})")
+
+
+def join_cjk_lines(source: str) -> str:
+    """Remove line breaks between two Chinese characters (outside code blocks): a browser draws a soft line
+    break as a space, which Chinese text does not have, so a paragraph wrapped in the source would show
+    stray gaps (jupytext writes long text cells wrapped)."""
+    parts = re.split(r"(```.*?```)", source, flags=re.S)
+    for i in range(0, len(parts), 2):
+        parts[i] = _CJK_BREAK.sub("", parts[i])
+    return "".join(parts)
+
+
 def chinese_toc(zh_book: Path, chapters: list[str]) -> dict:
     """book/zh/_toc.yml with ``chapters: english`` replaced by the English chapters, in their order."""
     path = zh_book / "_toc.yml"
@@ -235,6 +249,8 @@ def stage_chinese(book: Path, zh_notebooks: Path, notebooks: Path, chapters: lis
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(zh_book, src, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    for page in src.rglob("*.md"):
+        page.write_text(join_cjk_lines(page.read_text(encoding="utf-8")), encoding="utf-8")
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, allow_unicode=True, sort_keys=False))
     problems = []
     for entry in toc_files(toc):
@@ -258,6 +274,9 @@ def stage_chinese(book: Path, zh_notebooks: Path, notebooks: Path, chapters: lis
         nb = nbformat.read(zh if zh.is_file() else notebooks / f"{name}.ipynb", as_version=4)
         if zh.is_file():
             translated.append(name)
+            for cell in nb.cells:
+                if cell.cell_type == "markdown":
+                    cell.source = join_cjk_lines(cell.source)
         else:
             at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
             nb.cells.insert(at, nbformat.v4.new_markdown_cell(UNTRANSLATED_NOTE, id=f"zh-note-{name}"[:64]))

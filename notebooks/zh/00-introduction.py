@@ -26,8 +26,7 @@
 # 2. 用 `unet_scratch` 搭出原文（本课程的出发点：《UNet原理与代码实例讲解》）中的 U-Net，并按它的真实形状画出来；
 # 3. 看清原文的结构图错在哪里；
 # 4. 检查你的机器是否具备本课程所需的环境；
-# 5. 写三个小函数，每个都有检查：`same` 填充（padding）的 U-Net 各层的尺寸（`same_unet_sizes`）、一个卷积层的参数量
-#    （`conv_params`）、每个像素周围的图像块（`pixel_patches`）；借助最后一个，你会看到：在图像上逐像素滑动的分类器，其实就是一次卷积。
+# 5. 写三个小函数，每个都有检查：`same` 填充（padding）的 U-Net 各层的尺寸（`same_unet_sizes`）、一个卷积层的参数量（`conv_params`）、每个像素周围的图像块（`pixel_patches`）；借助最后一个，你会看到：在图像上逐像素滑动的分类器，其实就是一次卷积。
 
 # %%
 import os
@@ -44,8 +43,7 @@ rng = np.random.default_rng(0)
 # %% [markdown] translates="0111b27ae6b5"
 # ## 1. 分割：给每个像素一个标签
 #
-# 分类器把一幅图像 $x \in \mathbb{R}^{H \times W \times C}$ 映射成一个标签。分割网络则给**每个像素**一个标签：
-# 对两类问题，输出 $y \in [0, 1]^{H \times W}$，即每个像素属于前景的概率。输出与输入的高和宽相同，这正是 U-Net
+# 分类器把一幅图像 $x \in \mathbb{R}^{H \times W \times C}$ 映射成一个标签。分割网络则给**每个像素**一个标签：对两类问题，输出 $y \in [0, 1]^{H \times W}$，即每个像素属于前景的概率。输出与输入的高和宽相同，这正是 U-Net
 # 需要一条"往回走"的上行路径的原因。
 
 # %%
@@ -72,9 +70,7 @@ fig.tight_layout()
 # %% [markdown] translates="98d91aa4038c"
 # ### U-Net 之前：在每个像素上滑动的分类器
 #
-# U-Net 论文用来比较的网络（Ciresan 等，2012，ISBI 2012 电镜图像分割挑战赛的冠军）用滑动窗口（sliding window）的方式，
-# 对每个像素周围的**图像块**（patch）做分类，以此给这个像素定标签。U-Net 论文指出了它的两个缺点：一是慢，因为每个像素都要把网络跑一遍，
-# 而相邻的图像块几乎完全重叠（同样的计算被重复了许多次）；二是图像块越大，上下文越多，定位却越差。U-Net 所依托的
+# U-Net 论文用来比较的网络（Ciresan 等，2012，ISBI 2012 电镜图像分割挑战赛的冠军）用滑动窗口（sliding window）的方式，对每个像素周围的**图像块**（patch）做分类，以此给这个像素定标签。U-Net 论文指出了它的两个缺点：一是慢，因为每个像素都要把网络跑一遍，而相邻的图像块几乎完全重叠（同样的计算被重复了许多次）；二是图像块越大，上下文越多，定位却越差。U-Net 所依托的
 # **全卷积网络**（fully convolutional network，FCN；Long、Shelhamer 和 Darrell，"Fully Convolutional Networks for Semantic
 # Segmentation"，CVPR 2015）一次前向就算出所有像素的标签，并且共享了重叠部分的计算：把同一组权重作用在每个像素周围的图像块上，
 # *本身就是*一次卷积。练习 3 会把这一点落到实处。
@@ -83,9 +79,7 @@ fig.tight_layout()
 # ## 2. 从零搭出原文中的 U-Net
 #
 # `UNet()` 的默认参数恰好就是原文中的 Keras 模型：在第 $\ell = 1 \dots 4$ 层，先做两次 $3\times3$ 卷积，滤波器（filter）个数为
-# $64 \cdot 2^{\ell-1}$，`same` 填充（padding），接 ReLU；再做一次 $2\times2$ 最大池化，把高和宽减半。底部是由两个 1024 滤波器卷积组成的
-# 瓶颈层（bottleneck）。然后往回走：每一层先用 $2\times2$、步幅（stride）为 2 的转置卷积把尺寸加倍，再与编码器中同样尺寸的特征图
-# （feature map）拼接（concatenation）——这就是**跳跃连接**——然后做两次 $3\times3$ 卷积。最后用一个带 sigmoid 的 $1\times1$
+# $64 \cdot 2^{\ell-1}$，`same` 填充（padding），接 ReLU；再做一次 $2\times2$ 最大池化，把高和宽减半。底部是由两个 1024 滤波器卷积组成的瓶颈层（bottleneck）。然后往回走：每一层先用 $2\times2$、步幅（stride）为 2 的转置卷积把尺寸加倍，再与编码器中同样尺寸的特征图（feature map）拼接（concatenation）——这就是**跳跃连接**——然后做两次 $3\times3$ 卷积。最后用一个带 sigmoid 的 $1\times1$
 # 卷积输出概率图。Dropout 0.5 位于最深的编码器块之后和瓶颈层之后。
 #
 # 使用 `same` 填充时，第 $\ell$ 层特征图的高为 $H / 2^{\ell - 1}$ 像素，所以 $H$ 必须能被 $2^4 = 16$ 整除。
@@ -140,8 +134,7 @@ print("parameters == 31,030,593 (the article's Keras model):", model.count_param
 # %% [markdown] translates="cd1a27184c71"
 # ### 验证：一个完整（小型）U-Net 的反向传播
 #
-# 后面每一章各证明一个部件；这里先预览一下最终结果。一个深度为 2、float64 精度的 U-Net，把它的解析梯度（`model.backward`）与中心差分
-# （central differences）$\partial L / \partial \theta \approx (L(\theta + h) - L(\theta - h)) / 2h$ 在几百个权重上逐一比较：
+# 后面每一章各证明一个部件；这里先预览一下最终结果。一个深度为 2、float64 精度的 U-Net，把它的解析梯度（`model.backward`）与中心差分（central differences）$\partial L / \partial \theta \approx (L(\theta + h) - L(\theta - h)) / 2h$ 在几百个权重上逐一比较：
 
 # %%
 from unet_scratch.gradcheck import numeric_gradient, rel_error, sample_indices
@@ -226,8 +219,7 @@ print("conv_params summed over the model's layers == model.count_params():", by_
 
 # %% [markdown] translates="39a3ad18a34d"
 # **练习 3.** 写出 `pixel_patches(image, k)`：以二维图像 $(H, W)$ 的每个像素为中心的 $k \times k$ 图像块，按行优先顺序排列成形状为
-# $(H \cdot W, k, k)$ 的数组（$k$ 为奇数）。先在图像每一边补 $k // 2$ 个零，这样边界像素也有图像块（和 `same` 卷积一样）；
-# 于是第 $i W + j$ 个图像块就是 `padded[i:i + k, j:j + k]`。算例：在 $5\times6$ 的图像上取 $k = 3$，第 0 个图像块以像素 $(0, 0)$
+# $(H \cdot W, k, k)$ 的数组（$k$ 为奇数）。先在图像每一边补 $k // 2$ 个零，这样边界像素也有图像块（和 `same` 卷积一样）；于是第 $i W + j$ 个图像块就是 `padded[i:i + k, j:j + k]`。算例：在 $5\times6$ 的图像上取 $k = 3$，第 0 个图像块以像素 $(0, 0)$
 # 为中心，它的第一行和第一列都是填充的零。
 
 # %%
@@ -258,5 +250,4 @@ print("classifying every patch == a 'same' convolution with the classifier's wei
 
 # %% [markdown] translates="16dd07b458ad"
 # **本章练习：** 1. `same_unet_sizes`（`same` U-Net 的各层尺寸；检查能认出：漏掉瓶颈层、过早减半、列表上下颠倒），
-# 2. `conv_params`（检查能认出：漏了偏置、忽略输入通道、$k$ 没有平方、每个输入通道一个偏置），3. `pixel_patches`（每个像素周围的
-# 图像块；检查能认出：图像块以像素为左上角而不是中心、没有填充、列优先顺序、图像块被转置）。
+# 2. `conv_params`（检查能认出：漏了偏置、忽略输入通道、$k$ 没有平方、每个输入通道一个偏置），3. `pixel_patches`（每个像素周围的图像块；检查能认出：图像块以像素为左上角而不是中心、没有填充、列优先顺序、图像块被转置）。

@@ -25,8 +25,7 @@
 # 6. `conv2d_backward_gemm`：用两次矩阵乘法和 `col2im` 求梯度；
 # 7. `receptive_field`：U-Net 编码器的一个输出像素能"看"多远，即感受野（receptive field）。
 #
-# **要你验证的：** 每个函数都与本库的参考实现（`ops.conv2d`、`ops.im2col`、`ops.col2im`、`ops.conv2d_backward`）对照；
-# 你的答案犯了典型错误时，检查会说出错误的名字。本库自身则与 `keras.layers.Conv2D`（float32，`rtol = atol = 1e-5`）、
+# **要你验证的：** 每个函数都与本库的参考实现（`ops.conv2d`、`ops.im2col`、`ops.col2im`、`ops.conv2d_backward`）对照；你的答案犯了典型错误时，检查会说出错误的名字。本库自身则与 `keras.layers.Conv2D`（float32，`rtol = atol = 1e-5`）、
 # TensorFlow 的 `tf.GradientTape`（float64）以及中心差分（central differences，`unet_scratch.gradcheck`）对照。
 #
 # 顺带你会弄明白：为什么深度学习里的"卷积"其实是*互相关*（cross-correlation）、输出尺寸公式、TensorFlow 的 `same`
@@ -60,9 +59,7 @@ rng = np.random.default_rng(0)
 # $$(x * w)_{ij} = \sum_{a}\sum_{q} x_{i-a,\,j-q}\, w_{aq}.$$
 # 而所有深度学习框架称为卷积的运算，其实是不翻转的**互相关**：
 # $$(x \star w)_{ij} = \sum_{a=0}^{K_H-1}\sum_{q=0}^{K_W-1} x_{i+a,\,j+q}\, w_{aq}.$$
-# 两者只差卷积核的一次 180° 旋转：$x \star w = x * \mathrm{rot}_{180}(w)$。对于学出来的卷积核，这个差别无关紧要（网络会直接学出翻转后的核），
-# 但一旦要与框架对照，或在不同的库之间复制权重，它就很要紧了。加上通道（channel）、批次（batch）、偏置（bias）和步幅 $s$ 之后，Keras 的 `Conv2D` 层计算的是
-# （布局为 NHWC，卷积核为 HWIO）：
+# 两者只差卷积核的一次 180° 旋转：$x \star w = x * \mathrm{rot}_{180}(w)$。对于学出来的卷积核，这个差别无关紧要（网络会直接学出翻转后的核），但一旦要与框架对照，或在不同的库之间复制权重，它就很要紧了。加上通道（channel）、批次（batch）、偏置（bias）和步幅 $s$ 之后，Keras 的 `Conv2D` 层计算的是（布局为 NHWC，卷积核为 HWIO）：
 # $$y_{n,i,j,f} = b_f + \sum_{a,q,c} x^{\text{pad}}_{n,\; i s + a,\; j s + q,\; c}\; w_{a,q,c,f},$$
 # 其中 $x$：$(N, H, W, C)$，$w$：$(K_H, K_W, C, F)$，$b$：$(F,)$，$y$：$(N, OH, OW, F)$。
 
@@ -122,9 +119,7 @@ fig.tight_layout(); plt.show()
 # $$n_{\text{out}} = \left\lfloor \frac{n - k}{s} \right\rfloor + 1 \quad(\texttt{valid}), \qquad
 # n_{\text{out}} = \left\lceil \frac{n}{s} \right\rceil \quad(\texttt{same}).$$
 # `valid` 的卷积核只要不越出输入，就可以放在位置 $0, s, 2s, \dots$。对于 `same`，TensorFlow 总共填充
-# $p = \max((n_{\text{out}} - 1)s + k - n,\ 0)$ 个像素，前面 $\lfloor p/2\rfloor$ 个，**后面** $\lceil p/2 \rceil$ 个：$p$ 为奇数时
-# （例如步幅为 1 的偶数卷积核），多出的那个像素放在下方/右侧。PyTorch 的 `padding='same'`（只允许步幅为 1）也把它放在后面：
-# 在 $(0, 0)$ 处的单位脉冲上用 $2\times2$ 卷积核，两个框架都在 $(0, 0)$ 处给出响应。PyTorch 中常见的写法 `padding=k//2`
+# $p = \max((n_{\text{out}} - 1)s + k - n,\ 0)$ 个像素，前面 $\lfloor p/2\rfloor$ 个，**后面** $\lceil p/2 \rceil$ 个：$p$ 为奇数时（例如步幅为 1 的偶数卷积核），多出的那个像素放在下方/右侧。PyTorch 的 `padding='same'`（只允许步幅为 1）也把它放在后面：在 $(0, 0)$ 处的单位脉冲上用 $2\times2$ 卷积核，两个框架都在 $(0, 0)$ 处给出响应。PyTorch 中常见的写法 `padding=k//2`
 # 则是另一回事：它在**两边**各填 $k//2$，对偶数卷积核会使输出比输入**大**一个像素。`ops.conv_output_size` 和
 # `ops.padding_amounts` 实现的是 TensorFlow 的规则：
 
@@ -154,8 +149,7 @@ print("padding=k//2 on both sides (PyTorch padding=1):", y_half.shape, "output, 
 #
 # **算例。** $x$ 是 $3\times3$ 的图像 $0, 1, \dots, 8$（逐行排列），$w = \begin{pmatrix}1 & 2\\ 0 &
 # -1\end{pmatrix}$，$b = 0.5$，步幅 1，`valid`：输出为 $2 \times 2$，
-# $y_{00} = 0\cdot1 + 1\cdot2 + 3\cdot0 + 4\cdot(-1) + 0.5 = -1.5$。用 `same` 时输出为 $3\times3$：两个轴上的填充都是 $(0, 1)$，
-# 所以第 2 行和第 2 列会读到一行/一列零，$y_{22} = 8 \cdot 1 + 0.5 = 8.5$。
+# $y_{00} = 0\cdot1 + 1\cdot2 + 3\cdot0 + 4\cdot(-1) + 0.5 = -1.5$。用 `same` 时输出为 $3\times3$：两个轴上的填充都是 $(0, 1)$，所以第 2 行和第 2 列会读到一行/一列零，$y_{22} = 8 \cdot 1 + 0.5 = 8.5$。
 
 # %%
 x_ex = np.arange(9.0).reshape(1, 3, 3, 1)
@@ -206,8 +200,7 @@ check_conv2d_loop(conv2d_loop);
 # 行按 $(n, i, j)$ 排列，每一行内部按卷积核内存布局的 $(a, q, c)$ 排列，这样取 $W = $ `w.reshape(KH*KW*C, F)` 就有
 # $$Y = \mathrm{cols}\; W + b \in \mathbb{R}^{(N\,OH\,OW) \times F}, \qquad y = Y\text{.reshape}(N, OH, OW, F).$$
 # 代价是内存（每个像素最多被复制 $K_H K_W$ 次）；好处是一次 GEMM（通用矩阵乘法）就能跑出 BLAS 库的速度。**算例：**
-# $4\times4$ 的单通道图像配 $3\times3$ 卷积核，$OH = OW = 2$，所以 `cols` 是 $(1 \cdot 2 \cdot 2) \times (3 \cdot 3 \cdot 1) = 4 \times 9$；
-# 第 0 行是左上角的窗口逐行读出的结果 `0 1 2 4 5 6 8 9 10`：
+# $4\times4$ 的单通道图像配 $3\times3$ 卷积核，$OH = OW = 2$，所以 `cols` 是 $(1 \cdot 2 \cdot 2) \times (3 \cdot 3 \cdot 1) = 4 \times 9$；第 0 行是左上角的窗口逐行读出的结果 `0 1 2 4 5 6 8 9 10`：
 
 # %%
 x4 = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
@@ -292,8 +285,7 @@ check_conv2d_gemm(conv2d_gemm);
 
 # %% [markdown] translates="0fd668462202"
 # 算术相同，速度不同。你的循环版本对每个输出像素已经交给 NumPy 一次 $(N, K_H K_W C) \times (K_H K_W C, F)$ 的乘法；GEMM 版本则对全部
-# $N \cdot OH \cdot OW$ 个窗口只做一次乘法，于是 Python 的开销只付一次，而不是 $OH \cdot OW$ 次。在一个类似 U-Net 的小层上
-# （$32\times32$ 像素，输入输出各 16 个通道，批大小（batch size）为 4；耗时因机器而异，测试不比对这个单元格的输出）：
+# $N \cdot OH \cdot OW$ 个窗口只做一次乘法，于是 Python 的开销只付一次，而不是 $OH \cdot OW$ 次。在一个类似 U-Net 的小层上（$32\times32$ 像素，输入输出各 16 个通道，批大小（batch size）为 4；耗时因机器而异，测试不比对这个单元格的输出）：
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -339,8 +331,7 @@ print("7 configurations, your conv2d_gemm == keras.layers.Conv2D:               
 # %% [markdown] translates="ce0a2aed1219"
 # ## 5. 反向传播
 #
-# 取单通道、步幅 1、`valid` 填充：$y_{ij} = b + \sum_{a,q} x_{i+a,\,j+q}\,w_{aq}$，并记 $dy_{ij} = \partial L / \partial y_{ij}$。
-# 每个输出对 $b$ 的系数是 1，通过 $x_{i+a,j+q}$ 依赖 $w_{aq}$，通过 $w_{u-i,\,v-j}$ 依赖 $x_{uv}$。由链式法则（chain rule）得
+# 取单通道、步幅 1、`valid` 填充：$y_{ij} = b + \sum_{a,q} x_{i+a,\,j+q}\,w_{aq}$，并记 $dy_{ij} = \partial L / \partial y_{ij}$。每个输出对 $b$ 的系数是 1，通过 $x_{i+a,j+q}$ 依赖 $w_{aq}$，通过 $w_{u-i,\,v-j}$ 依赖 $x_{uv}$。由链式法则（chain rule）得
 #
 # $$\frac{\partial L}{\partial b} = \sum_{i,j} dy_{ij}, \qquad
 # \frac{\partial L}{\partial w_{aq}} = \sum_{i,j} dy_{ij}\; x_{i+a,\,j+q} = (x \star dy)_{aq},$$
@@ -401,8 +392,7 @@ check_conv2d_backward_loop(conv2d_backward_loop);
 # $$dW = \mathrm{cols}^\top dY \;\; (K_H K_W C \times F), \qquad d\mathrm{cols} = dY\, W^\top \;\;
 # (N\,OH\,OW \times K_H K_W C), \qquad db = \textstyle\sum_{\text{rows}} dY,$$
 # 其中 $dY$ = `dy.reshape(N*OH*OW, F)`。$dW$ 可以直接 reshape 成 $(K_H, K_W, C, F)$，因为 $\mathrm{cols}^\top$ 的行就是卷积核的
-# $(a, q, c)$ 顺序。$d\mathrm{cols}$ 每个*窗口*有一行梯度，但一个像素最多出现在 $K_H K_W$ 个窗口里：**col2im** 把每一行加回它来自的
-# 窗口，于是一个像素得到的是所有读过它的窗口的梯度之**和**。col2im 是 im2col 的伴随（即转置），正如下面的算例：`cols` 全为 1 时，
+# $(a, q, c)$ 顺序。$d\mathrm{cols}$ 每个*窗口*有一行梯度，但一个像素最多出现在 $K_H K_W$ 个窗口里：**col2im** 把每一行加回它来自的窗口，于是一个像素得到的是所有读过它的窗口的梯度之**和**。col2im 是 im2col 的伴随（即转置），正如下面的算例：`cols` 全为 1 时，
 # col2im 数出的是每个像素被多少个窗口读过。
 
 # %%
@@ -437,8 +427,7 @@ def col2im(cols, x_pad_shape, kh, kw, s):
 check_col2im(col2im);
 
 # %% [markdown] translates="cc3637558719"
-# 本库的 `ops.col2im` 不对 $OH \cdot OW$ 个窗口循环，而是对 $K_H K_W$ 个卷积核位置循环：对每个位置 $(a, q)$，一次带步幅的切片就接收了所有窗口
-# 在该位置的元素（这里用 `+=` 是安全的，因为在同一个位置上没有两个窗口落在同一个像素上）：
+# 本库的 `ops.col2im` 不对 $OH \cdot OW$ 个窗口循环，而是对 $K_H K_W$ 个卷积核位置循环：对每个位置 $(a, q)$，一次带步幅的切片就接收了所有窗口在该位置的元素（这里用 `+=` 是安全的，因为在同一个位置上没有两个窗口落在同一个像素上）：
 
 # %%
 print(inspect.getsource(ops.col2im))
@@ -491,8 +480,7 @@ print("db == sum of dy:                            ", np.allclose(db, dy.sum(axi
 
 # %% [markdown] translates="614434bec9be"
 # 再与 TensorFlow 对照：一个持有相同 `w` 和 `b` 的 float64 `keras.layers.Conv2D`，损失取 $L = \sum y \odot dy$，用
-# `tf.GradientTape` 求 $\partial L / \partial x$、$\partial L / \partial w$ 和 $\partial L / \partial b$。本库和你写的反向传播都应与它
-# 在舍入误差范围内一致（$\sim 10^{-15}$；下面的阈值是 $10^{-10}$）：
+# `tf.GradientTape` 求 $\partial L / \partial x$、$\partial L / \partial w$ 和 $\partial L / \partial b$。本库和你写的反向传播都应与它在舍入误差范围内一致（$\sim 10^{-15}$；下面的阈值是 $10^{-10}$）：
 
 # %%
 def tf_conv_gradients(x, w, b, dy, strides, padding):
@@ -545,8 +533,7 @@ print("backward pass verified:", all_ok)
 # %% [markdown] translates="71321219b4cc"
 # ## 6. 感受野：一个输出像素能看多远
 #
-# 一次 $3\times3$ 卷积让每个输出像素看到 $3\times3$ 的区域；再叠一层就能看到 $5\times5$。池化（pooling，或任何步幅为 $s$ 的层）把相邻像素之间的
-# 间距（"jump"）乘以 $s$，所以之后每一层都让感受野长得更快。取 $r_0 = 1$、$j_0 = 1$，各层为 $(k_\ell, s_\ell)$：
+# 一次 $3\times3$ 卷积让每个输出像素看到 $3\times3$ 的区域；再叠一层就能看到 $5\times5$。池化（pooling，或任何步幅为 $s$ 的层）把相邻像素之间的间距（"jump"）乘以 $s$，所以之后每一层都让感受野长得更快。取 $r_0 = 1$、$j_0 = 1$，各层为 $(k_\ell, s_\ell)$：
 # $$r_\ell = r_{\ell-1} + (k_\ell - 1)\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, s_\ell.$$
 # **算例：** 两次 $3\times3$ 卷积后接一次 $2\times2$ 池化：$r = 1 \to 3 \to 5 \to 5 + 1 \cdot 1 = 6$，间距变为 2，所以再来一次
 # $3\times3$ 卷积会增加 $2 \cdot 2 = 4$（得 10）。对 U-Net 的编码器（两次 $3\times3$ 卷积接一次 $2\times2$ 池化，重复四次，最后是瓶颈层（bottleneck））：
@@ -574,8 +561,7 @@ ax.set_title("Each pooling doubles how fast the receptive field grows: 140 px at
 fig.tight_layout(); plt.show()
 
 # %% [markdown] translates="970ceb7289b9"
-# 感受野也可以用反向传播*测量*出来：从一个输出像素往输入送回值为 1 的梯度，看哪些输入像素收到了东西。最大池化（max-pooling）只把梯度交给窗口里的
-# 一个最大值（第 02 章），所以在这次测量中，每个池化都换成一个步幅为 2 的全 1 $2\times2$ 卷积，它读取的窗口完全相同；所有卷积核都取全
+# 感受野也可以用反向传播*测量*出来：从一个输出像素往输入送回值为 1 的梯度，看哪些输入像素收到了东西。最大池化（max-pooling）只把梯度交给窗口里的一个最大值（第 02 章），所以在这次测量中，每个池化都换成一个步幅为 2 的全 1 $2\times2$ 卷积，它读取的窗口完全相同；所有卷积核都取全
 # 1，梯度就不会相互抵消。
 
 # %%
@@ -591,8 +577,7 @@ print("measured receptive field:", rows.max() - rows.min() + 1, "x", cols_.max()
       "| formula:", fields[-1], "| agree:", rows.max() - rows.min() + 1 == fields[-1])
 
 # %% [markdown] translates="1b5be6ba4c31"
-# **练习 7.** 写出 `receptive_field(layers)`：一组层 `[(kernel_size, stride), ...]`（第一层在前）的一个输出像素沿一个轴的感受野
-# （像素数；空的层列表为 1）。
+# **练习 7.** 写出 `receptive_field(layers)`：一组层 `[(kernel_size, stride), ...]`（第一层在前）的一个输出像素沿一个轴的感受野（像素数；空的层列表为 1）。
 
 # %%
 from unet_scratch.exercises.ch01 import check_receptive_field

@@ -16,14 +16,12 @@
 # %% [markdown] translates="2bb929be1d1a"
 # # 03 · 转置卷积：U-Net 往上走的路
 #
-# **要你实现的：** 转置卷积（transposed convolution），即 Keras 的 `Conv2DTranspose`，也就是 U-Net 解码器中的上卷积
-# （up-convolution），前向和反向都要写：
+# **要你实现的：** 转置卷积（transposed convolution），即 Keras 的 `Conv2DTranspose`，也就是 U-Net 解码器中的上卷积（up-convolution），前向和反向都要写：
 # 1. `conv_transpose_scatter`：把前向传播（forward pass）写成卷积核（kernel）的**散射累加**（scatter-add），再做 Keras 的裁剪（crop）并加上偏置（bias）；
 # 2. `conv_transpose_backward`：它的梯度 $dx, dw, db$；
 # 3. `overlap_counts`：每个输出像素被多少个卷积核"印记"覆盖，这是**棋盘伪影**（checkerboard artifact）背后的算术。
 #
-# **要你验证的：** 每个函数都与本库的参考实现（`ops.conv2d_transpose`、`ops.conv2d_transpose_backward`）对照；你的答案犯了典型错误时，
-# 检查会说出错误的名字。本库和你的函数还要与 `keras.layers.Conv2DTranspose`（float32，`rtol = atol = 1e-5`，以及 Keras 3
+# **要你验证的：** 每个函数都与本库的参考实现（`ops.conv2d_transpose`、`ops.conv2d_transpose_backward`）对照；你的答案犯了典型错误时，检查会说出错误的名字。本库和你的函数还要与 `keras.layers.Conv2DTranspose`（float32，`rtol = atol = 1e-5`，以及 Keras 3
 # 的输出尺寸）和 TensorFlow 的 `tf.GradientTape`（float64）对照，反向传播（backpropagation）还要与中心差分（central differences）对照。顺带你会看到：转置卷积就是
 # **步幅（stride）大于 1 的卷积（convolution）的梯度**；以及为什么 U-Net 的 $2\times2$、步幅 2 的卷积核能避开一种棋盘伪影，却避不开另一种。
 
@@ -90,8 +88,7 @@ fig.tight_layout(); plt.show()
 # $$\text{full}_{n,\; i s + a,\; j s + q,\; f} \mathrel{+}= \sum_c x_{n,i,j,c}\; w_{a,q,f,c}
 # \qquad (0 \le a < K_H,\ 0 \le q < K_W).$$
 # 这些印记覆盖 $(H - 1)s + K_H$ 行。**算例**（$1 \times 2$ 的输入、$1\times3$ 的卷积核、步幅 2、单通道，只看一个轴）：$x = (1, 10)$、
-# $w = (1, 2, 3)$，在第 0 列盖下 $(1, 2, 3)$，在第 2 列盖下 $(10, 20, 30)$，所以 full $= (1, 2, 3 + 10, 20, 30) = (1, 2, 13, 20, 30)$：
-# 第 2 列被两个印记覆盖。
+# $w = (1, 2, 3)$，在第 0 列盖下 $(1, 2, 3)$，在第 2 列盖下 $(10, 20, 30)$，所以 full $= (1, 2, 3 + 10, 20, 30) = (1, 2, 13, 20, 30)$：第 2 列被两个印记覆盖。
 
 # %%
 full_1d = ops.conv2d_transpose(np.array([1.0, 10.0]).reshape(1, 1, 2, 1), np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1),
@@ -105,11 +102,8 @@ print("full canvas of the worked example:", full_1d[0, 0, :, 0])
 # $$n_{\text{out}} = i\,s + \max(k - s,\ 0) \quad(\texttt{valid}), \qquad n_{\text{out}} = i\,s \quad(\texttt{same}),$$
 # （`ops.conv_transpose_output_size`）。$k \ge s$ 时，`valid` 的尺寸就是完整画布 $(i - 1)s + k$；$k < s$ 时，Keras 在末尾追加
 # $s - k$ 行没有任何印记到达的零（只有偏置）。`same` 保留完整画布的 $i\,s$ 行，按 TensorFlow 的 `same` 填充（padding）规则丢掉多出的 $k - s$ 行：
-# **开头**丢 $\lfloor (k - s)/2 \rfloor$ 行，其余从**末尾**丢（`keras_crop_start(k, s, padding)` 给出起点，由 Keras 自己的填充公式推出）。
-# 所以 $k = 3, s = 2$ 保留 `full[0:2i]`，$k = 4, s = 2$ 保留 `full[1:2i + 1]`，而 U-Net 的 $k = 2, s = 2$ 什么也不裁。（PyTorch 的
-# `ConvTranspose2d(k=3, s=2, padding=1, output_padding=1)` 保留的则是 `full[1:2i + 1]`：它的输出相对 Keras 错开了一个像素。）
-# 一般来说，转置卷积并**不能**把卷积的尺寸映射反过来：步幅为 2 的 `valid` 卷积把 7 和 8 都变成 3，而 3 只能回到其中一个。
-# 下面把这些公式与 Keras 自己的层对照：
+# **开头**丢 $\lfloor (k - s)/2 \rfloor$ 行，其余从**末尾**丢（`keras_crop_start(k, s, padding)` 给出起点，由 Keras 自己的填充公式推出）。所以 $k = 3, s = 2$ 保留 `full[0:2i]`，$k = 4, s = 2$ 保留 `full[1:2i + 1]`，而 U-Net 的 $k = 2, s = 2$ 什么也不裁。（PyTorch 的
+# `ConvTranspose2d(k=3, s=2, padding=1, output_padding=1)` 保留的则是 `full[1:2i + 1]`：它的输出相对 Keras 错开了一个像素。）一般来说，转置卷积并**不能**把卷积的尺寸映射反过来：步幅为 2 的 `valid` 卷积把 7 和 8 都变成 3，而 3 只能回到其中一个。下面把这些公式与 Keras 自己的层对照：
 
 # %%
 all_ok = True
@@ -125,8 +119,7 @@ print("output sizes agree with Keras, and the crop starts at floor((k - s) / 2) 
 
 # %% [markdown] translates="901901e490c6"
 # **练习 1.** 对输入像素做循环，写出 `conv_transpose_scatter(x, w, b, s, padding)`：Keras 的 `Conv2DTranspose`。先建一块
-# $\max((H - 1)s + K_H,\ H s)$ 行、$\max((W - 1)s + K_W,\ W s)$ 列的零画布（第二项是为 $k < s$ 准备的），把每个输入像素的卷积核
-# 盖印上去，从第 $\lfloor (k - s)/2 \rfloor$ 行和列（`same`，$k > s$）或第 0 行和列开始保留 $OH \times OW$ 个像素，再加上 `b`。提示：
+# $\max((H - 1)s + K_H,\ H s)$ 行、$\max((W - 1)s + K_W,\ W s)$ 列的零画布（第二项是为 $k < s$ 准备的），把每个输入像素的卷积核盖印上去，从第 $\lfloor (k - s)/2 \rfloor$ 行和列（`same`，$k > s$）或第 0 行和列开始保留 $OH \times OW$ 个像素，再加上 `b`。提示：
 # `np.einsum("nc,aqfc->naqf", x[:, i, j, :], w)` 就是像素 $(i, j)$ 对整个批次的印记，形状 $(N, K_H, K_W, F)$。
 
 # %%
@@ -158,8 +151,7 @@ check_conv_transpose_scatter(conv_transpose_scatter);
 # %% [markdown] translates="ebdf99722a1e"
 # ### 与 `keras.layers.Conv2DTranspose` 对照验证
 #
-# 本库的 `ops.conv2d_transpose` 用另一种方式算同一件事：把它当作卷积对输入的梯度（第 1 节）；上面的检查拿你的函数与它比较。现在把两者都与一个
-# 持有相同 `w`（形状 $(K_H, K_W, F, C_{\text{in}})$）和 `b` 的 Keras 层在 float32 下对照：
+# 本库的 `ops.conv2d_transpose` 用另一种方式算同一件事：把它当作卷积对输入的梯度（第 1 节）；上面的检查拿你的函数与它比较。现在把两者都与一个持有相同 `w`（形状 $(K_H, K_W, F, C_{\text{in}})$）和 `b` 的 Keras 层在 float32 下对照：
 
 # %%
 def keras_conv_transpose(x, w, b, strides, padding):
@@ -186,9 +178,7 @@ print("7 configurations, your conv_transpose_scatter == keras.layers.Conv2DTrans
 # %% [markdown] translates="f9b993a9917d"
 # ## 4. 反向传播
 #
-# 因为 $y = C^\top x + b$，由链式法则（chain rule）$dx = (C^\top)^\top dy = C\,dy$：**转置卷积的梯度就是普通卷积** `conv2d(dy, w)`，卷积核、步幅和填充都相同，
-# 它把 $dy$ 缩回 $x$ 的尺寸。如果把 $dx$ 算成 $dy$ 的又一次*转置*卷积，尺寸反而会变大。用散射的图景来说：把 $dy$ 放回完整画布上裁剪时取它的位置
-# （其余为零），记作 $d\text{full}$；输入像素 $(i, j)$ 盖印过窗口 $d\text{full}[n,\ is : is + K_H,\ js : js + K_W,\ :]$，所以它从这个窗口**收集**（gather）：
+# 因为 $y = C^\top x + b$，由链式法则（chain rule）$dx = (C^\top)^\top dy = C\,dy$：**转置卷积的梯度就是普通卷积** `conv2d(dy, w)`，卷积核、步幅和填充都相同，它把 $dy$ 缩回 $x$ 的尺寸。如果把 $dx$ 算成 $dy$ 的又一次*转置*卷积，尺寸反而会变大。用散射的图景来说：把 $dy$ 放回完整画布上裁剪时取它的位置（其余为零），记作 $d\text{full}$；输入像素 $(i, j)$ 盖印过窗口 $d\text{full}[n,\ is : is + K_H,\ js : js + K_W,\ :]$，所以它从这个窗口**收集**（gather）：
 # $$dx_{n,i,j,c} = \sum_{a,q,f} d\text{full}_{n,\,is + a,\,js + q,\,f}\; w_{a,q,f,c}, \qquad
 # dw_{a,q,f,c} = \sum_{n,i,j} d\text{full}_{n,\,is + a,\,js + q,\,f}\; x_{n,i,j,c}, \qquad
 # db_f = \sum_{n,i,j} dy_{n,i,j,f}.$$
@@ -203,8 +193,7 @@ dx_1d, dw_1d, db_1d = ops.conv2d_transpose_backward(np.array([1.0, 0, 0, 0, 1]).
 print("dx:", dx_1d.ravel(), " dw:", dw_1d.ravel(), " db:", db_1d)
 
 # %% [markdown] translates="bf8c77a0dbe7"
-# **练习 2.** 写出 `conv_transpose_backward(dy, x, w, s, padding)`：上面的三个梯度，对输入像素做循环，它就是你那个散射的伴随（adjoint）。建一块与你的画布
-# 同样大小的 $d\text{full}$，把 `dy` 复制到裁剪时的位置，再收集。提示：`np.einsum("naqf,aqfc->nc", window, w)` 和
+# **练习 2.** 写出 `conv_transpose_backward(dy, x, w, s, padding)`：上面的三个梯度，对输入像素做循环，它就是你那个散射的伴随（adjoint）。建一块与你的画布同样大小的 $d\text{full}$，把 `dy` 复制到裁剪时的位置，再收集。提示：`np.einsum("naqf,aqfc->nc", window, w)` 和
 # `np.einsum("naqf,nc->aqfc", window, x[:, i, j, :])`。
 
 # %%
@@ -291,17 +280,11 @@ print("transposed convolution backward verified:", all_ok)
 # %% [markdown] translates="9f58a502ad31"
 # ## 5. 棋盘伪影
 #
-# 输入一幅**常数**图像（全为 1）。用全 1 的卷积核时，每个输出像素的值就是覆盖它的印记个数。$k = 3$、$s = 2$ 时，印记之间重叠一行一列：
-# 奇数行被覆盖一次，偶数行两次，交叉处四次。这种**不均匀的重叠**（只要 $k$ 不能被 $s$ 整除就会出现）就是一张棋盘，网络必须学着把它抵消掉，
-# 而在生成的图像里它常常残留成一张看得见的网格。$k = 2$、$s = 2$（U-Net 的上卷积）时，印记恰好铺满平面：每个输出像素只被覆盖一次。
-# （$k = 4$、$s = 2$ 的重叠也是均匀的：离开边界之后，每个像素都被 $2 \times 2 = 4$ 个印记覆盖。）
+# 输入一幅**常数**图像（全为 1）。用全 1 的卷积核时，每个输出像素的值就是覆盖它的印记个数。$k = 3$、$s = 2$ 时，印记之间重叠一行一列：奇数行被覆盖一次，偶数行两次，交叉处四次。这种**不均匀的重叠**（只要 $k$ 不能被 $s$ 整除就会出现）就是一张棋盘，网络必须学着把它抵消掉，而在生成的图像里它常常残留成一张看得见的网格。$k = 2$、$s = 2$（U-Net 的上卷积）时，印记恰好铺满平面：每个输出像素只被覆盖一次。（$k = 4$、$s = 2$ 的重叠也是均匀的：离开边界之后，每个像素都被 $2 \times 2 = 4$ 个印记覆盖。）
 #
-# 但这还不是全部。只要 $2\times2$ 卷积核**不是常数**，步幅为 2 的转置卷积作用在常数图像上，结果就是这个卷积核的**周期为 2 的平铺**：每个输入像素
-# 都并排盖下同样的四个值（第三幅图）。所以 U-Net 的 $k = 2, s = 2$ 上卷积没有不均匀重叠，却仍然会把一个学到的 $2\times2$ 图案画到每个上采样
-# （upsampling）出的像素上；只有训练才能让这四个抽头在需要平滑输出的地方取得一致。$k = 2, s = 2$ 避开的只是不均匀重叠那一部分。
+# 但这还不是全部。只要 $2\times2$ 卷积核**不是常数**，步幅为 2 的转置卷积作用在常数图像上，结果就是这个卷积核的**周期为 2 的平铺**：每个输入像素都并排盖下同样的四个值（第三幅图）。所以 U-Net 的 $k = 2, s = 2$ 上卷积没有不均匀重叠，却仍然会把一个学到的 $2\times2$ 图案画到每个上采样（upsampling）出的像素上；只有训练才能让这四个抽头在需要平滑输出的地方取得一致。$k = 2, s = 2$ 避开的只是不均匀重叠那一部分。
 # Odena、Dumoulin 和 Olah（"Deconvolution and Checkerboard Artifacts"，*Distill*，2016）提出的办法是把两件事分开：**先缩放，再卷积**
-# （最近邻或双线性上采样，后接一次普通卷积）。这样一来，无论卷积核是什么，常数图像离开边界之后都保持常数（第四幅图：最近邻 $\times 2$，
-# 再用随机卷积核做 $3\times3$ `same` 卷积，它的零填充只影响最外面一圈）。
+# （最近邻或双线性上采样，后接一次普通卷积）。这样一来，无论卷积核是什么，常数图像离开边界之后都保持常数（第四幅图：最近邻 $\times 2$，再用随机卷积核做 $3\times3$ `same` 卷积，它的零填充只影响最外面一圈）。
 
 # %%
 ones = np.ones((1, 6, 6, 1))
