@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ops.activations import relu, relu_backward, sigmoid, sigmoid_backward
 from ..ops.pool import maxpool2d, maxpool2d_backward
-from .base import Mistake
+from .base import Mistake, tr
 from .base import check_arrays as _check_arrays
 
 
@@ -14,21 +14,29 @@ from .base import check_arrays as _check_arrays
 RELU_MISTAKES = [
     Mistake("a gradient of 1 at x == 0 (the mask x >= 0)",
             "TensorFlow's ReluGrad passes nothing where x == 0: use the mask x > 0",
-            lambda dy, x: dy * (x >= 0)),
+            lambda dy, x: dy * (x >= 0),
+            zh=("在 x == 0 处梯度取 1（用了掩码 x >= 0）",
+                "TensorFlow 的 ReluGrad 在 x == 0 处不让梯度通过：掩码用 x > 0")),
     Mistake("a mask taken from dy instead of x (dy * (dy > 0))",
             "the gate is open where the forward pass's input was positive: mask with x > 0, not dy > 0",
-            lambda dy, x: dy * (dy > 0)),
+            lambda dy, x: dy * (dy > 0),
+            zh=("掩码取自 dy 而不是 x（dy * (dy > 0)）",
+                "门在前向传播的输入为正的地方打开：掩码用 x > 0，不是 dy > 0")),
     Mistake("the mask alone, without dy",
             "the chain rule multiplies the local derivative [x > 0] by the upstream gradient: dy * (x > 0)",
-            lambda dy, x: (x > 0).astype(x.dtype)),
+            lambda dy, x: (x > 0).astype(x.dtype),
+            zh=("只有掩码，没有乘 dy",
+                "链式法则要把局部导数 [x > 0] 乘以上游梯度：dy * (x > 0)")),
 ]
 
 
 def _relu_cases(rng):
     x_tie = np.array([[-1.0, 0.0, 0.5], [2.0, 0.0, -3.0]])         # exact zeros: the derivative there is 0
     cases = []
-    for x, label in [(x_tie, "x with exact zeros"), (rng.standard_normal((2, 4, 4, 3)), "random (2, 4, 4, 3)"),
-                     (np.maximum(rng.standard_normal((1, 5, 5, 2)), 0), "x = relu(previous), many zeros")]:
+    for x, label in [(x_tie, tr("x with exact zeros", "x 含恰好为 0 的值")),
+                     (rng.standard_normal((2, 4, 4, 3)), tr("random (2, 4, 4, 3)", "随机 (2, 4, 4, 3)")),
+                     (np.maximum(rng.standard_normal((1, 5, 5, 2)), 0),
+                      tr("x = relu(previous), many zeros", "x = relu(上一层)，很多 0"))]:
         dy = rng.standard_normal(x.shape)
         cases.append(((dy, x), relu_backward(dy, relu(x)[1]), label))
     return cases
@@ -49,16 +57,24 @@ SIGMOID_MISTAKES = [
     Mistake("the sigmoid applied twice (s = sigmoid(y) with y already a probability)",
             "y = sigmoid(x) is already the probability: the derivative is y * (1 - y), not s * (1 - s) "
             "with s = sigmoid(y)",
-            lambda dy, x: dy * _sig(_sig(x)) * (1 - _sig(_sig(x)))),
+            lambda dy, x: dy * _sig(_sig(x)) * (1 - _sig(_sig(x))),
+            zh=("sigmoid 用了两次（s = sigmoid(y)，而 y 已经是概率）",
+                "y = sigmoid(x) 已经是概率：导数是 y * (1 - y)，不是 s * (1 - s)（其中 s = sigmoid(y)）")),
     Mistake("the local derivative without dy (y * (1 - y))",
             "multiply by the upstream gradient: dx = dy * y * (1 - y)",
-            lambda dy, x: _sig(x) * (1 - _sig(x))),
+            lambda dy, x: _sig(x) * (1 - _sig(x)),
+            zh=("只有局部导数，没有乘 dy（y * (1 - y)）",
+                "乘以上游梯度：dx = dy * y * (1 - y)")),
     Mistake("the derivative written as y * (1 + y)",
             "sigma'(x) = sigma(x) (1 - sigma(x)): a minus sign, so that it is at most 1/4",
-            lambda dy, x: dy * _sig(x) * (1 + _sig(x))),
+            lambda dy, x: dy * _sig(x) * (1 + _sig(x)),
+            zh=("导数写成了 y * (1 + y)",
+                "sigma'(x) = sigma(x) (1 - sigma(x))：是减号，所以它最大为 1/4")),
     Mistake("the derivative written in x, x * (1 - x)",
             "the formula is in the OUTPUT y = sigmoid(x): compute y first, then dy * y * (1 - y)",
-            lambda dy, x: dy * x * (1 - x)),
+            lambda dy, x: dy * x * (1 - x),
+            zh=("导数用 x 表示，写成了 x * (1 - x)",
+                "公式是用输出 y = sigmoid(x) 表示的：先算出 y，再算 dy * y * (1 - y)")),
 ]
 
 
@@ -68,8 +84,9 @@ def check_sigmoid_backward(fn):
     x0 = np.array([[-2.0, 0.0, 1.0, 3.0]])
     wide = np.linspace(-30, 30, 13).astype(np.float32)[None, :, None, None] * np.ones((1, 1, 2, 1), np.float32)
     cases = []
-    for x, label in [(x0, "x = [-2, 0, 1, 3]"), (rng.standard_normal((2, 4, 4, 3)), "random (2, 4, 4, 3)"),
-                     (wide, "x from -30 to 30, float32")]:
+    for x, label in [(x0, "x = [-2, 0, 1, 3]"),
+                     (rng.standard_normal((2, 4, 4, 3)), tr("random (2, 4, 4, 3)", "随机 (2, 4, 4, 3)")),
+                     (wide, tr("x from -30 to 30, float32", "x 从 -30 到 30，float32"))]:
         dy = rng.standard_normal(x.shape).astype(x.dtype)
         cases.append(((dy, x), sigmoid_backward(dy, sigmoid(x)[1]), label))
     return _check_arrays(fn, cases, "sigmoid_backward", rtol=1e-5, atol=1e-6, mistakes=SIGMOID_MISTAKES)
@@ -91,25 +108,35 @@ def _windows_mean(x):
 POOL_MISTAKES = [
     Mistake("rounding an odd size up (a last, partial window, as padding='same' does)",
             "Keras's MaxPooling2D(2) is 'valid': an odd last row or column is dropped, H // 2 rows out",
-            lambda x: maxpool2d(x, 2, 2, "same")[0]),
+            lambda x: maxpool2d(x, 2, 2, "same")[0],
+            zh=("奇数尺寸向上取整（多出最后一个不完整的窗口，像 padding='same' 那样）",
+                "Keras 的 MaxPooling2D(2) 是 'valid'：奇数尺寸时丢掉最后一行或一列，输出 H // 2 行")),
     Mistake("padding an odd size with zeros",
             "'valid' pooling drops an odd last row or column: crop x to x[:, :H // 2 * 2, :W // 2 * 2]",
-            _zero_padded_pool),
+            _zero_padded_pool,
+            zh=("奇数尺寸时补零",
+                "'valid' 池化丢掉奇数尺寸的最后一行或一列：把 x 裁剪成 x[:, :H // 2 * 2, :W // 2 * 2]")),
     Mistake("a stride of 1 (overlapping windows)",
             "the U-Net's pool moves by its own size: windows (2i, 2j) to (2i + 1, 2j + 1), stride 2",
-            lambda x: maxpool2d(x, 2, 1, "valid")[0]),
+            lambda x: maxpool2d(x, 2, 1, "valid")[0],
+            zh=("步幅取 1（窗口相互重叠）",
+                "U-Net 的池化每次移动一个窗口的大小：窗口从 (2i, 2j) 到 (2i + 1, 2j + 1)，步幅 2")),
     Mistake("average pooling (the mean of each window)", "take the maximum of each window, not the mean",
-            _windows_mean),
+            _windows_mean,
+            zh=("平均池化（取每个窗口的平均值）", "取每个窗口的最大值，而不是平均值")),
 ]
 
 
 def _pool_inputs(rng):
     tie = np.array([[0, 0, 1, 3], [0, 0, 3, 1], [2, 5, 5, 5], [5, 1, 5, 5]], float)[None, :, :, None]
-    return [(rng.standard_normal((1, 4, 4, 1)), "random (1, 4, 4, 1)"),
-            (rng.standard_normal((2, 6, 4, 3)), "random (2, 6, 4, 3)"),
-            (rng.standard_normal((1, 5, 7, 2)), "odd size (1, 5, 7, 2): last row/column dropped"),
-            (tie, "ties (1, 4, 4, 1): first maximum in row-major order wins"),
-            (np.maximum(rng.standard_normal((1, 6, 6, 2)), 0).round(1), "after a ReLU, many tied zeros")]
+    return [(rng.standard_normal((1, 4, 4, 1)), tr("random (1, 4, 4, 1)", "随机 (1, 4, 4, 1)")),
+            (rng.standard_normal((2, 6, 4, 3)), tr("random (2, 6, 4, 3)", "随机 (2, 6, 4, 3)")),
+            (rng.standard_normal((1, 5, 7, 2)), tr("odd size (1, 5, 7, 2): last row/column dropped",
+                                                   "奇数尺寸 (1, 5, 7, 2)：丢掉最后一行/一列")),
+            (tie, tr("ties (1, 4, 4, 1): first maximum in row-major order wins",
+                     "并列 (1, 4, 4, 1)：按行优先顺序的第一个最大值胜出")),
+            (np.maximum(rng.standard_normal((1, 6, 6, 2)), 0).round(1),
+             tr("after a ReLU, many tied zeros", "ReLU 之后，很多并列的 0"))]
 
 
 def check_maxpool2x2(fn):
@@ -155,14 +182,22 @@ POOL_BACKWARD_MISTAKES = [
     Mistake("the gradient sent to every tied maximum (a mask x == max)",
             "on a tie TensorFlow sends the whole dy to ONE pixel, the first maximum in row-major order "
             "(np.argmax of the flattened window); a mask copies it to each tie, so dx no longer sums to dy",
-            _to_every_tie),
+            _to_every_tie,
+            zh=("把梯度交给了每一个并列的最大值（掩码 x == max）",
+                "出现并列时，TensorFlow 把整个 dy 交给一个像素，即按行优先顺序的第一个最大值"
+                "（展平窗口后的 np.argmax）；掩码会把它复制给每个并列的像素，dx 之和就不再等于 dy")),
     Mistake("the gradient sent to the LAST maximum of a tied window",
             "TensorFlow's rule is the FIRST maximum in row-major order: np.argmax returns it, a >= "
             "comparison in a loop moves past it",
-            _to_last_max),
+            _to_last_max,
+            zh=("把梯度交给了并列窗口中的最后一个最大值",
+                "TensorFlow 的规则是按行优先顺序的第一个最大值：np.argmax 返回的就是它，"
+                "而在循环里用 >= 比较会越过它")),
     Mistake("the gradient averaged over the window (dy / 4 to each pixel)",
             "that is average pooling's gradient; max pooling routes all of dy to the window's maximum",
-            _averaged),
+            _averaged,
+            zh=("把梯度在窗口上平均（每个像素得 dy / 4）",
+                "那是平均池化的梯度；最大池化把整个 dy 交给窗口的最大值")),
 ]
 
 
