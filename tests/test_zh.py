@@ -81,9 +81,12 @@ def test_the_pair_agrees_and_the_outputs_are_the_english_ones(chapter):
     assert drift(CHINESE / f"{chapter}.py", CHINESE / f"{chapter}.ipynb") is None
     assert output_problems(ENGLISH / f"{chapter}.ipynb", CHINESE / f"{chapter}.ipynb") == []
     zh_nb = nbformat.read(CHINESE / f"{chapter}.ipynb", as_version=4)
-    verdicts = [o.text for c in zh_nb.cells if c.cell_type == "code" and is_check_cell(c.source)
-                for o in c.outputs if o.output_type == "stream"]
-    assert verdicts and all(v.startswith("正确：") for v in verdicts), verdicts       # the checks spoke Chinese
+    # each check cell's printed text (a cell may print other lines first, chapter 11's parity cell does)
+    verdicts = ["".join(o.text for o in c.outputs if o.output_type == "stream") for c in zh_nb.cells
+                if c.cell_type == "code" and is_check_cell(c.source)]
+    verdicts = [v for v in verdicts if v]
+    assert verdicts and all(re.search(r"^正确：", v, re.M) and not re.search(r"^correct:", v, re.M)
+                            for v in verdicts), verdicts                               # the checks spoke Chinese
 
 
 def test_an_english_verdict_becomes_the_chinese_one():
@@ -92,6 +95,11 @@ def test_an_english_verdict_becomes_the_chinese_one():
     assert chinese_verdict("correct: col2im passes 5 cases (largest relative error < 1e-15, expected < 1e-07)") == \
         "正确：col2im 通过了全部 5 个测试用例（最大相对误差 < 1e-15，要求 < 1e-07）"
     assert chinese_verdict("correct: conv_params passes 4 cases") == "正确：conv_params 通过了全部 4 个测试用例"
+    assert chinese_verdict("correct: relu and relu_backward passes 2 cases (largest relative error 0 (exact), "
+                           "expected < 1e-09)") == \
+        "正确：relu and relu_backward 通过了全部 2 个测试用例（最大相对误差 0（完全相等），要求 < 1e-09）"
+    assert chinese_verdict("forward: all 33 layer outputs within rtol = atol = 1e-05 of Keras's") == \
+        "正确：前向传播的全部 33 个层输出与 Keras 的差都在 rtol = atol = 1e-05 之内"
     assert chinese_verdict("max-pooling layers: 4") == "max-pooling layers: 4"
 
 

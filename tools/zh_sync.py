@@ -128,9 +128,13 @@ def _first_line(source: str) -> str:
 
 
 # ------------------------------------------------------------------ outputs: the English ones, checks in Chinese
-_EN_ARRAYS = re.compile(r"^correct: (?P<what>\S+) passes (?P<n>\d+) cases \(largest relative error (?P<err>.+?), "
-                        r"(?P<expected>exact|expected < \S+)\)$")
-_EN_CASES = re.compile(r"^correct: (?P<what>\S+) passes (?P<n>\d+) cases$")
+_EN_ARRAYS = re.compile(r"^correct: (?P<what>.+?) passes (?P<n>\d+) cases \(largest relative error (?P<err>.+?), "
+                        r"(?P<expected>exact|expected < \S+)\)$")          # what: "relu and relu_backward" too
+_EN_CASES = re.compile(r"^correct: (?P<what>.+?) passes (?P<n>\d+) cases$")
+_EN_PARITY = {"parity_forward": re.compile(r"^forward: all (?P<n>\d+) layer outputs within rtol = atol = "
+                                           r"(?P<tol>\S+) of Keras's$"),               # chapter 11's check_parity
+              "parity_backward": re.compile(r"^backward \(teacher-forced\): all (?P<n>\d+) weight gradients "
+                                            r"within a relative error of (?P<tol>\S+) of Keras's$")}
 
 
 def chinese_verdict(line: str) -> str:
@@ -144,6 +148,9 @@ def chinese_verdict(line: str) -> str:
         return message("correct_arrays", "zh", what=m["what"], n=int(m["n"]), err=err, expected=expected)
     if m := _EN_CASES.match(line):
         return message("correct_cases", "zh", what=m["what"], n=int(m["n"]))
+    for key, pattern in _EN_PARITY.items():
+        if m := pattern.match(line):
+            return message(key, "zh", n=int(m["n"]), tol=float(m["tol"]))
     return line
 
 

@@ -96,6 +96,13 @@ MESSAGES = {
     "exact": {"en": "exact", "zh": "要求完全相等"},
     "expected_below": {"en": "expected < {tol:g}", "zh": "要求 < {tol:g}"},
     "zero_exact": {"en": "0 (exact)", "zh": "0（完全相等）"},
+    # the verdict of chapter 11's check_parity (the whole U-Net on the student's ops against Keras)
+    "parity_forward": {
+        "en": "forward: all {n} layer outputs within rtol = atol = {tol:g} of Keras's",
+        "zh": "正确：前向传播的全部 {n} 个层输出与 Keras 的差都在 rtol = atol = {tol:g} 之内"},
+    "parity_backward": {
+        "en": "backward (teacher-forced): all {n} weight gradients within a relative error of {tol:g} of Keras's",
+        "zh": "正确：反向传播（教师强制）的全部 {n} 个权重梯度与 Keras 的相对误差都在 {tol:g} 之内"},
 }
 
 

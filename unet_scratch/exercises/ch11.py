@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import ops
 from ..ops.conv import padding_amounts
-from .base import Mistake, call_student, check_arrays
+from .base import Mistake, call_student, message, tr
+from .base import check_arrays as _check_arrays
 
 TOL = dict(rtol=1e-9, atol=1e-12)          # float64 inputs: a correct op agrees to rounding
 
@@ -29,15 +30,18 @@ def _pair(forward, backward, what, n_grads, list_inputs=False):
             fwd_args = [fwd_args[:-1], fwd_args[-1]]
         out = call_student(forward, tuple(fwd_args), what)
         if not isinstance(out, tuple) or len(out) != 2:
-            raise AssertionError(f"{what}: the forward must return (y, cache), like the reference ops; got "
-                                 f"{type(out).__name__}" + (f" of length {len(out)}" if isinstance(out, tuple)
-                                                            else ""))
+            length = (tr(f" of length {len(out)}", f"，长度为 {len(out)}") if isinstance(out, tuple) else "")
+            raise AssertionError(tr(f"{what}: the forward must return (y, cache), like the reference ops; got "
+                                    f"{type(out).__name__}" + length,
+                                    f"{what}：前向函数必须像参考运算那样返回 (y, cache)；你返回的是 "
+                                    f"{type(out).__name__}" + length))
         y, cache = out
         if y is not None and np.shape(y) != np.shape(args[-1]):
             return (np.asarray(y), *[NO_GRADIENT] * n_grads)
         grads = call_student(backward, (args[-1], cache), what + "_backward")
         if grads is None or y is None:
-            raise AssertionError(f"{what}: a function returned None; did you forget `return`?")
+            raise AssertionError(tr(f"{what}: a function returned None; did you forget `return`?",
+                                    f"{what}：有一个函数返回了 None；是不是忘了写 `return`？"))
         grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
         return (np.asarray(y), *(np.asarray(g) for g in grads))
     return run
@@ -91,16 +95,25 @@ def _conv_no_bias(x, w, b, strides, padding, dy):
 CONV_MISTAKES = [
     Mistake("a true convolution (the kernel flipped)",
             "Keras's Conv2D computes a cross-correlation: y[i, j] = sum x_pad[i*s + a, j*s + q] w[a, q], "
-            "no flip", _conv_flipped),
+            "no flip", _conv_flipped,
+            zh=("真正的卷积（卷积核被翻转了）",
+                "Keras 的 Conv2D 计算的是互相关：y[i, j] = sum x_pad[i*s + a, j*s + q] w[a, q]，不翻转")),
     Mistake("'same' padding with the extra pixel before",
             "TensorFlow pads the smaller half before and the larger half after: total // 2 before, the rest "
             "after (a 2x2 kernel, stride 1: 0 before, 1 after)",
-            lambda *a: _conv_padded(*a, rule="before")),
+            lambda *a: _conv_padded(*a, rule="before"),
+            zh=("'same' 填充把多出的一个像素放在了前面",
+                "TensorFlow 前面填较少的一半，后面填较多的一半：前面 total // 2 个，其余放在后面"
+                "（2x2 卷积核、步幅 1：前面 0 个，后面 1 个）")),
     Mistake("symmetric padding k // 2 on both sides (PyTorch's padding=k//2)",
             "for an even kernel that makes the output one pixel larger; 'same' pads "
             "total = max((ceil(n / s) - 1) s + k - n, 0), total // 2 before and the rest after",
-            lambda *a: _conv_padded(*a, rule="symmetric")),
-    Mistake("the forward pass without the bias", "add b[f] to every output of filter f", _conv_no_bias),
+            lambda *a: _conv_padded(*a, rule="symmetric"),
+            zh=("两边对称地各填 k // 2（PyTorch 的 padding=k//2）",
+                "对偶数卷积核，这样输出会大一个像素；'same' 总共填 "
+                "total = max((ceil(n / s) - 1) s + k - n, 0) 个像素，前面 total // 2 个，其余放在后面")),
+    Mistake("the forward pass without the bias", "add b[f] to every output of filter f", _conv_no_bias,
+            zh=("前向传播没有加偏置", "给滤波器 f 的每个输出都加上 b[f]")),
 ]
 
 
@@ -110,16 +123,20 @@ def check_conv2d(conv2d, conv2d_backward):
     rng = np.random.default_rng(110)
     cases = []
     for xs, ws, strides, padding, label in [
-            ((2, 6, 7, 3), (3, 3, 3, 4), (1, 1), "same", "3x3, stride 1, same (the U-Net's convs)"),
-            ((1, 5, 5, 2), (2, 2, 2, 3), (1, 1), "same", "2x2, stride 1, same (even kernel: pad 0 before, 1 after)"),
-            ((2, 7, 8, 3), (3, 3, 3, 2), (2, 2), "valid", "3x3, stride 2, valid"),
-            ((1, 7, 6, 2), (3, 3, 2, 2), (2, 2), "same", "3x3, stride 2, same, 7 x 6 input"),
-            ((2, 4, 4, 5), (1, 1, 5, 1), (1, 1), "valid", "1x1 (the head)")]:
+            ((2, 6, 7, 3), (3, 3, 3, 4), (1, 1), "same",
+             tr("3x3, stride 1, same (the U-Net's convs)", "3x3，步幅 1，same（U-Net 的卷积）")),
+            ((1, 5, 5, 2), (2, 2, 2, 3), (1, 1), "same",
+             tr("2x2, stride 1, same (even kernel: pad 0 before, 1 after)",
+                "2x2，步幅 1，same（偶数卷积核：前面填 0 个，后面填 1 个）")),
+            ((2, 7, 8, 3), (3, 3, 3, 2), (2, 2), "valid", tr("3x3, stride 2, valid", "3x3，步幅 2，valid")),
+            ((1, 7, 6, 2), (3, 3, 2, 2), (2, 2), "same",
+             tr("3x3, stride 2, same, 7 x 6 input", "3x3，步幅 2，same，7 x 6 的输入")),
+            ((2, 4, 4, 5), (1, 1, 5, 1), (1, 1), "valid", tr("1x1 (the head)", "1x1（输出层）"))]:
         x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[-1])
         y, _ = ops.conv2d(x, w, b, strides, padding)
         args = (x, w, b, strides, padding, rng.standard_normal(y.shape))
         cases.append((args, _reference(ops.conv2d, ops.conv2d_backward)(*args), label))
-    return check_arrays(_pair(conv2d, conv2d_backward, "conv2d", 3), cases, "conv2d and conv2d_backward",
+    return _check_arrays(_pair(conv2d, conv2d_backward, "conv2d", 3), cases, "conv2d and conv2d_backward",
                         mistakes=CONV_MISTAKES, **TOL)
 
 
@@ -159,12 +176,18 @@ POOL_MISTAKES = [
     Mistake("the gradient sent to every tied maximum (a mask x == max)",
             "TensorFlow sends each window's gradient to ONE input, its first maximum in row-major order "
             "(np.argmax over the flattened window); ties are common after a ReLU (all-zero windows)",
-            _pool_mistake("all")),
+            _pool_mistake("all"),
+            zh=("梯度给了每个并列的最大值（用了掩码 x == max）",
+                "TensorFlow 把每个窗口的梯度只交给一个输入，即按行优先顺序的第一个最大值"
+                "（对展平的窗口取 np.argmax）；经过 ReLU 之后并列很常见（全零的窗口）")),
     Mistake("the gradient sent to the last tied maximum",
-            "take the FIRST maximum in row-major order, as np.argmax does", _pool_mistake("last")),
+            "take the FIRST maximum in row-major order, as np.argmax does", _pool_mistake("last"),
+            zh=("梯度给了最后一个并列的最大值", "取按行优先顺序的第一个最大值，与 np.argmax 相同")),
     Mistake("the odd last row and column pooled too (ceil instead of floor)",
             "'valid' pooling drops the last row or column that does not fill a window: OH = (H - 2) // 2 + 1",
-            _pool_ceil),
+            _pool_ceil,
+            zh=("奇数尺寸的最后一行和最后一列也被池化了（向上取整而不是向下取整）",
+                "'valid' 池化丢掉填不满一个窗口的最后一行或一列：OH = (H - 2) // 2 + 1")),
 ]
 
 
@@ -173,16 +196,20 @@ def check_maxpool2d(maxpool2d, maxpool2d_backward):
     ``ops.maxpool2d`` for the U-Net's 2x2 windows, stride 2, 'valid' (odd sizes floored), with ties."""
     rng = np.random.default_rng(111)
     cases = []
-    for shape, label in [((2, 6, 6, 3), "x (2, 6, 6, 3) after a ReLU: many tied zeros"),
-                         ((1, 5, 7, 2), "x (1, 5, 7, 2): odd sizes, the last row and column dropped"),
-                         ((2, 4, 4, 4), "x (2, 4, 4, 4): small integers, ties at the maximum")]:
+    for shape, integers, label in [
+            ((2, 6, 6, 3), False, tr("x (2, 6, 6, 3) after a ReLU: many tied zeros",
+                                     "x (2, 6, 6, 3)，经过 ReLU：很多并列的零")),
+            ((1, 5, 7, 2), False, tr("x (1, 5, 7, 2): odd sizes, the last row and column dropped",
+                                     "x (1, 5, 7, 2)：奇数尺寸，最后一行和最后一列被丢掉")),
+            ((2, 4, 4, 4), True, tr("x (2, 4, 4, 4): small integers, ties at the maximum",
+                                    "x (2, 4, 4, 4)：小整数，最大值处有并列"))]:
         x = np.maximum(rng.integers(-3, 3, shape), 0).astype(np.float64)
-        if "integers" not in label:
+        if not integers:
             x = np.where(x > 0, x + rng.random(shape), 0.0)      # ties only among the zeros
         y, _ = ops.maxpool2d(x, (2, 2), (2, 2), "valid")
         args = (x, (2, 2), (2, 2), "valid", rng.standard_normal(y.shape))
         cases.append((args, _reference(ops.maxpool2d, ops.maxpool2d_backward)(*args), label))
-    return check_arrays(_pair(maxpool2d, maxpool2d_backward, "maxpool2d", 1), cases,
+    return _check_arrays(_pair(maxpool2d, maxpool2d_backward, "maxpool2d", 1), cases,
                         "maxpool2d and maxpool2d_backward", mistakes=POOL_MISTAKES, **TOL)
 
 
@@ -224,15 +251,24 @@ def _kernel_as_conv(w):
 TRANSPOSE_MISTAKES = [
     Mistake("the kernel flipped",
             "the transposed convolution stamps the UNFLIPPED kernel: full[i*s + a, j*s + q] += x[i, j] w[a, q]",
-            _transpose_with(lambda w: w[::-1, ::-1], lambda dw: dw[::-1, ::-1])),
+            _transpose_with(lambda w: w[::-1, ::-1], lambda dw: dw[::-1, ::-1]),
+            zh=("翻转了卷积核",
+                "转置卷积盖印的是没有翻转的卷积核：full[i*s + a, j*s + q] += x[i, j] w[a, q]")),
     Mistake("the kernel read as (KH, KW, C_in, F)",
             "Keras stores a Conv2DTranspose kernel as (KH, KW, F, C_in), output channels first: the stamp of "
             "x[i, j] (C_in,) is w[a, q] @ x[i, j], giving F values",
-            _transpose_with(_kernel_as_conv, _kernel_as_conv)),
+            _transpose_with(_kernel_as_conv, _kernel_as_conv),
+            zh=("把卷积核读成了 (KH, KW, C_in, F)",
+                "Keras 把 Conv2DTranspose 的卷积核存成 (KH, KW, F, C_in)，输出通道在前：x[i, j]（形状 (C_in,)）"
+                "的印记是 w[a, q] @ x[i, j]，得到 F 个值")),
     Mistake("PyTorch's crop for k = 3, s = 2 (padding=1, output_padding=1 keeps full[1:2H+1])",
             "Keras keeps full[0:2H] for a 3x3 kernel with stride 2 and 'same': the output starts "
-            "max(k - s, 0) // 2 pixels into the full scatter canvas", _transpose_torch_crop),
-    Mistake("the forward pass without the bias", "add b[f] to every output of filter f", _transpose_no_bias),
+            "max(k - s, 0) // 2 pixels into the full scatter canvas", _transpose_torch_crop,
+            zh=("k = 3、s = 2 时用了 PyTorch 的裁剪方式（padding=1, output_padding=1 保留 full[1:2H+1]）",
+                "3x3 卷积核、步幅 2、'same' 时，Keras 保留 full[0:2H]：输出从完整的散射画布中第 "
+                "max(k - s, 0) // 2 个像素开始")),
+    Mistake("the forward pass without the bias", "add b[f] to every output of filter f", _transpose_no_bias,
+            zh=("前向传播没有加偏置", "给滤波器 f 的每个输出都加上 b[f]")),
 ]
 
 
@@ -242,15 +278,18 @@ def check_conv2d_transpose(conv2d_transpose, conv2d_transpose_backward):
     rng = np.random.default_rng(112)
     cases = []
     for xs, ws, strides, padding, label in [
-            ((1, 3, 3, 2), (3, 3, 2, 2), (2, 2), "same", "3x3, stride 2, same: keeps full[0:2H]"),
-            ((2, 3, 4, 3), (2, 2, 5, 3), (2, 2), "same", "2x2, stride 2, same (the U-Net's up-conv)"),
-            ((1, 4, 4, 2), (3, 3, 3, 2), (1, 1), "valid", "3x3, stride 1, valid"),
-            ((2, 3, 3, 2), (4, 4, 2, 2), (2, 2), "same", "4x4, stride 2, same: keeps full[1:2H+1]")]:
+            ((1, 3, 3, 2), (3, 3, 2, 2), (2, 2), "same",
+             tr("3x3, stride 2, same: keeps full[0:2H]", "3x3，步幅 2，same：保留 full[0:2H]")),
+            ((2, 3, 4, 3), (2, 2, 5, 3), (2, 2), "same",
+             tr("2x2, stride 2, same (the U-Net's up-conv)", "2x2，步幅 2，same（U-Net 的上卷积）")),
+            ((1, 4, 4, 2), (3, 3, 3, 2), (1, 1), "valid", tr("3x3, stride 1, valid", "3x3，步幅 1，valid")),
+            ((2, 3, 3, 2), (4, 4, 2, 2), (2, 2), "same",
+             tr("4x4, stride 2, same: keeps full[1:2H+1]", "4x4，步幅 2，same：保留 full[1:2H+1]"))]:
         x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[2])
         y, _ = ops.conv2d_transpose(x, w, b, strides, padding)
         args = (x, w, b, strides, padding, rng.standard_normal(y.shape))
         cases.append((args, _reference(ops.conv2d_transpose, ops.conv2d_transpose_backward)(*args), label))
-    return check_arrays(_pair(conv2d_transpose, conv2d_transpose_backward, "conv2d_transpose", 3), cases,
+    return _check_arrays(_pair(conv2d_transpose, conv2d_transpose_backward, "conv2d_transpose", 3), cases,
                         "conv2d_transpose and conv2d_transpose_backward", mistakes=TRANSPOSE_MISTAKES, **TOL)
 
 
@@ -260,12 +299,16 @@ def check_conv2d_transpose(conv2d_transpose, conv2d_transpose_backward):
 RELU_MISTAKES = [
     Mistake("gradient 1 at x = 0 (a mask x >= 0)",
             "TensorFlow's ReluGrad gives 0 at x = 0 exactly: dx = dy * (x > 0)",
-            lambda x, dy: (np.maximum(x, 0), dy * (x >= 0))),
+            lambda x, dy: (np.maximum(x, 0), dy * (x >= 0)),
+            zh=("在 x = 0 处梯度为 1（用了掩码 x >= 0）",
+                "TensorFlow 的 ReluGrad 在 x 恰好为 0 时给 0：dx = dy * (x > 0)")),
     Mistake("the mask taken from dy instead of x",
             "ReLU lets the gradient through where its INPUT was positive: dx = dy * (x > 0)",
-            lambda x, dy: (np.maximum(x, 0), dy * (dy > 0))),
+            lambda x, dy: (np.maximum(x, 0), dy * (dy > 0)),
+            zh=("掩码取自 dy 而不是 x", "ReLU 在它的输入为正的地方让梯度通过：dx = dy * (x > 0)")),
     Mistake("the mask forgotten (dx = dy)", "multiply by the derivative, 1 where x > 0 and 0 elsewhere",
-            lambda x, dy: (np.maximum(x, 0), dy)),
+            lambda x, dy: (np.maximum(x, 0), dy),
+            zh=("忘了掩码（dx = dy）", "乘以导数：x > 0 处为 1，其余为 0")),
 ]
 
 
@@ -273,15 +316,15 @@ def _relu_cases(rng):
     x = rng.standard_normal((2, 4, 5, 3))
     x[x < -1] = 0.0                                            # exact zeros: the derivative's edge case
     x2 = rng.integers(-2, 3, (3, 6)).astype(np.float64)
-    return [((x, rng.standard_normal(x.shape)), "x (2, 4, 5, 3) with exact zeros"),
-            ((x2, rng.standard_normal(x2.shape)), "x (3, 6), small integers")]
+    return [((x, rng.standard_normal(x.shape)), tr("x (2, 4, 5, 3) with exact zeros", "x (2, 4, 5, 3)，含有恰好为 0 的值")),
+            ((x2, rng.standard_normal(x2.shape)), tr("x (3, 6), small integers", "x (3, 6)，小整数"))]
 
 
 def check_relu(relu, relu_backward):
     """relu(x) -> (y, cache), relu_backward(dy, cache) -> dx, as ``ops.relu`` (gradient 0 at x = 0)."""
     cases = [(args, _reference(ops.relu, ops.relu_backward)(*args), label)
              for args, label in _relu_cases(np.random.default_rng(113))]
-    return check_arrays(_pair(relu, relu_backward, "relu", 1), cases, "relu and relu_backward",
+    return _check_arrays(_pair(relu, relu_backward, "relu", 1), cases, "relu and relu_backward",
                         mistakes=RELU_MISTAKES, **TOL)
 
 
@@ -292,11 +335,14 @@ def _sigmoid(x):
 SIGMOID_MISTAKES = [
     Mistake("the derivative written with x instead of y (dy x (1 - x))",
             "sigma'(x) = y (1 - y) with y = sigmoid(x): keep y in the cache",
-            lambda x, dy: (_sigmoid(x), dy * x * (1 - x))),
+            lambda x, dy: (_sigmoid(x), dy * x * (1 - x)),
+            zh=("导数用 x 而不是 y 来写（dy x (1 - x)）", "sigma'(x) = y (1 - y)，其中 y = sigmoid(x)：把 y 存进缓存")),
     Mistake("the upstream gradient forgotten (dx = y (1 - y))", "multiply by dy: dx = dy * y * (1 - y)",
-            lambda x, dy: (_sigmoid(x), _sigmoid(x) * (1 - _sigmoid(x)))),
+            lambda x, dy: (_sigmoid(x), _sigmoid(x) * (1 - _sigmoid(x))),
+            zh=("忘了乘上游梯度（dx = y (1 - y)）", "乘以 dy：dx = dy * y * (1 - y)")),
     Mistake("the derivative y (1 - y) forgotten (dx = dy y)", "dx = dy * y * (1 - y)",
-            lambda x, dy: (_sigmoid(x), dy * _sigmoid(x))),
+            lambda x, dy: (_sigmoid(x), dy * _sigmoid(x)),
+            zh=("忘了乘导数 y (1 - y)（dx = dy y）", "还要乘以导数：dx = dy * y * (1 - y)")),
 ]
 
 
@@ -307,7 +353,8 @@ def check_sigmoid(sigmoid, sigmoid_backward):
     x1 = 3 * rng.standard_normal((2, 4, 4, 1))
     x2 = np.array([[-1000.0, -30.0, 0.0, 30.0, 1000.0]])
     cases = [((x, rng.standard_normal(x.shape)), label) for x, label in
-             [(x1, "x (2, 4, 4, 1) (a head's logits)"), (x2, "x = -1000, -30, 0, 30, 1000")]]
+             [(x1, tr("x (2, 4, 4, 1) (a head's logits)", "x (2, 4, 4, 1)（输出层的 logits）")),
+              (x2, "x = -1000, -30, 0, 30, 1000")]]
     cases = [(args, _reference(ops.sigmoid, ops.sigmoid_backward)(*args), label) for args, label in cases]
     run = _pair(sigmoid, sigmoid_backward, "sigmoid", 1)
 
@@ -316,11 +363,15 @@ def check_sigmoid(sigmoid, sigmoid_backward):
             with np.errstate(over="raise"):
                 return run(x, dy)
         except FloatingPointError:
-            raise AssertionError("sigmoid (x = -1000 ... 1000): np.exp overflowed (in plain NumPy, a "
-                                 "RuntimeWarning and an inf): 1 / (1 + exp(-x)) computes exp(1000) for "
-                                 "x = -1000. Exponentiate only -|x|: e = exp(-|x|), y = 1 / (1 + e) where "
-                                 "x >= 0, e / (1 + e) where x < 0") from None
-    return check_arrays(guarded, cases, "sigmoid and sigmoid_backward", mistakes=SIGMOID_MISTAKES, **TOL)
+            raise AssertionError(tr("sigmoid (x = -1000 ... 1000): np.exp overflowed (in plain NumPy, a "
+                                    "RuntimeWarning and an inf): 1 / (1 + exp(-x)) computes exp(1000) for "
+                                    "x = -1000. Exponentiate only -|x|: e = exp(-|x|), y = 1 / (1 + e) where "
+                                    "x >= 0, e / (1 + e) where x < 0",
+                                    "sigmoid（x = -1000 ... 1000）：np.exp 溢出了（在普通 NumPy 中表现为一个 "
+                                    "RuntimeWarning 和一个 inf）：x = -1000 时，1 / (1 + exp(-x)) 要算 exp(1000)。"
+                                    "只对 -|x| 取指数：e = exp(-|x|)，x >= 0 处 y = 1 / (1 + e)，"
+                                    "x < 0 处 y = e / (1 + e)")) from None
+    return _check_arrays(guarded, cases, "sigmoid and sigmoid_backward", mistakes=SIGMOID_MISTAKES, **TOL)
 
 
 # ------------------------------------------------------------------ 5. concatenation
@@ -329,13 +380,18 @@ def check_sigmoid(sigmoid, sigmoid_backward):
 CONCAT_MISTAKES = [
     Mistake("the gradient's halves swapped (dskip first)",
             "the split follows the forward's order [up, skip]: dup = dy[..., :C_up], dskip = dy[..., C_up:]",
-            lambda a, b, axis, dy: (np.concatenate([a, b], axis), dy[..., b.shape[-1]:], dy[..., :b.shape[-1]])),
+            lambda a, b, axis, dy: (np.concatenate([a, b], axis), dy[..., b.shape[-1]:], dy[..., :b.shape[-1]]),
+            zh=("梯度的两半对调了（dskip 在前）",
+                "切分要跟随前向的顺序 [up, skip]：dup = dy[..., :C_up]，dskip = dy[..., C_up:]")),
     Mistake("a split in two equal halves",
             "split at the first input's channel count, C_up, not at C / 2: the inputs may differ in width",
-            lambda a, b, axis, dy: (np.concatenate([a, b], axis), *np.split(dy, 2, axis=-1))),
+            lambda a, b, axis, dy: (np.concatenate([a, b], axis), *np.split(dy, 2, axis=-1)),
+            zh=("切成了相等的两半", "在第一个输入的通道数 C_up 处切开，而不是在 C / 2 处：两个输入的通道数可能不同")),
     Mistake("the inputs concatenated as [skip, up]",
             "keep the order you are given: the article's code concatenates [up, skip] (zhixuhao's [skip, up])",
-            lambda a, b, axis, dy: (np.concatenate([b, a], axis), dy[..., b.shape[-1]:], dy[..., :b.shape[-1]])),
+            lambda a, b, axis, dy: (np.concatenate([b, a], axis), dy[..., b.shape[-1]:], dy[..., :b.shape[-1]]),
+            zh=("把输入拼接成了 [skip, up]",
+                "保持给定的顺序：原文的代码拼接的是 [up, skip]（zhixuhao 的代码是 [skip, up]）")),
 ]
 
 
@@ -344,13 +400,14 @@ def check_concatenate(concatenate, concatenate_backward):
     ``ops.concatenate`` for two NHWC inputs along the channels (axis -1)."""
     rng = np.random.default_rng(115)
     cases = []
-    for (ca, cb), label in [((3, 5), "up (2, 4, 4, 3), skip (2, 4, 4, 5)"), ((2, 2), "two inputs of 2 channels"),
-                            ((4, 2), "up (2, 4, 4, 4), skip (2, 4, 4, 2)")]:
+    for (ca, cb), label in [((3, 5), tr("up (2, 4, 4, 3), skip (2, 4, 4, 5)", "up (2, 4, 4, 3)，skip (2, 4, 4, 5)")),
+                            ((2, 2), tr("two inputs of 2 channels", "两个 2 通道的输入")),
+                            ((4, 2), tr("up (2, 4, 4, 4), skip (2, 4, 4, 2)", "up (2, 4, 4, 4)，skip (2, 4, 4, 2)"))]:
         a, b = rng.standard_normal((2, 4, 4, ca)), rng.standard_normal((2, 4, 4, cb))
         dy = rng.standard_normal((2, 4, 4, ca + cb))
         args = (a, b, -1, dy)
         cases.append((args, _reference(ops.concatenate, ops.concatenate_backward, list_inputs=True)(*args), label))
-    return check_arrays(_pair(concatenate, concatenate_backward, "concatenate", 2, list_inputs=True), cases,
+    return _check_arrays(_pair(concatenate, concatenate_backward, "concatenate", 2, list_inputs=True), cases,
                         "concatenate and concatenate_backward", mistakes=CONCAT_MISTAKES, **TOL)
 
 
@@ -367,13 +424,18 @@ def check_parity(report, tol=1e-5):
     bad = [r for r in report.rows if not r.passed]
     worst_g = max(grads, key=lambda r: r.rel)
     if bad:
-        raise AssertionError(f"{len(bad)} rows of the parity report fail, the first {bad[0].name} ({bad[0].kind}, "
-                             f"max abs error {bad[0].max_abs:.3g}, relative {bad[0].rel:.3g}): run that layer's "
-                             f"op check again, then compare its output by hand")
+        kind = bad[0].kind if bad[0].kind not in ("forward", "gradient") else tr(
+            bad[0].kind, {"forward": "前向输出", "gradient": "梯度"}[bad[0].kind])
+        raise AssertionError(tr(f"{len(bad)} rows of the parity report fail, the first {bad[0].name} ({bad[0].kind}, "
+                                f"max abs error {bad[0].max_abs:.3g}, relative {bad[0].rel:.3g}): run that layer's "
+                                f"op check again, then compare its output by hand",
+                                f"数值一致报告中有 {len(bad)} 行不通过，第一行是 {bad[0].name}（{kind}，最大绝对误差 "
+                                f"{bad[0].max_abs:.3g}，相对误差 {bad[0].rel:.3g}）：再运行一次这一层所用运算的检查，"
+                                f"然后亲手比较它的输出"))
     if worst_g.rel > tol:
-        raise AssertionError(f"the gradient of {worst_g.name} differs from Keras's by {worst_g.rel:.3g} "
-                             f"(relative), more than {tol:g}")
-    print(f"forward: all {len(forward)} layer outputs within rtol = atol = {tol:g} of Keras's")
-    print(f"backward (teacher-forced): all {len(grads)} weight gradients within a relative error of "
-          f"{tol:g} of Keras's")
+        raise AssertionError(tr(f"the gradient of {worst_g.name} differs from Keras's by {worst_g.rel:.3g} "
+                                f"(relative), more than {tol:g}",
+                                f"{worst_g.name} 的梯度与 Keras 的相对误差为 {worst_g.rel:.3g}，超过了 {tol:g}"))
+    print(message("parity_forward", n=len(forward), tol=tol))
+    print(message("parity_backward", n=len(grads), tol=tol))
     return True
