@@ -39,16 +39,21 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from . import backend, bench_machine
+from . import bench_report as report
 from .bench_cases import (forward_gflop, layer_specs, model_and_data, scratch_layer_calls,  # noqa: F401
                           scratch_model_calls, shifted_views_conv, spec_gflop, spec_label,
-                          tf_layer_calls, tf_model_calls, torch_model_calls)
+                          tf_layer_calls, tf_model_calls, torch_layer_calls, torch_model_calls)
 
+# "course": the course's own training workload (chapter 08's `train`, the notebooks that train): 128 x 128,
+# base 16, depth 3, batch 4. Layer rows come from each model in layers_from (the first: "layers", with the
+# conv-strategy table; the others: "workload_layers").
 FULL = dict(models=[("seed", dict(input_shape=(256, 256, 1), base_filters=64)),
-                    ("small", dict(input_shape=(128, 128, 1), base_filters=16))],
-            layers_from="seed", repeats=5, warmup=2, settle=0.1, gemm_n=4096)
-QUICK = dict(models=[("tiny", dict(input_shape=(32, 32, 1), base_filters=8, depth=2))],
-             layers_from="tiny", repeats=2, warmup=1, settle=0.01, gemm_n=1024)
+                    ("course", dict(input_shape=(128, 128, 1), base_filters=16, depth=3, batch=4))],
+            layers_from=("seed", "course"), repeats=5, warmup=2, settle=0.1, gemm_n=4096)
+QUICK = dict(models=[("tiny", dict(input_shape=(32, 32, 1), base_filters=8, depth=2)),
+                     ("tiny-batch", dict(input_shape=(32, 32, 1), base_filters=4, depth=2, batch=2))],
+             layers_from=("tiny", "tiny-batch"), repeats=2, warmup=1, settle=0.01, gemm_n=1024)
 
 
 # ----------------------------------------------------------------------------- timing helpers
@@ -110,6 +115,10 @@ def machine_info() -> dict:
         from .kernels import numba_loops
         info["numba_parallel"] = numba_loops.PARALLEL
     info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: oneDNN on)")
+    if info["torch"]:
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
+    info.update(bench_machine.describe())           # ISA, the BLAS kernel that ran, what the environment forces
     return info
 
 
@@ -202,11 +211,15 @@ _ON_DEVICE = ("cupy", "torch-cuda", "torch-cuda-tf32")
 
 
 def with_ratios(stats: dict, gflop: float) -> dict:
-    """Adds "gflops" and "ratio_to_tf" (this median / TensorFlow's) to each backend's stats; returns stats."""
+    """Adds "gflops", "ratio_to_tf" (this median / TensorFlow's) and "ratio_to_best" (this median / the
+    faster of TensorFlow and PyTorch on the CPU) to each backend's stats; returns stats."""
     tf_time = stats.get("tf", {}).get("median_s")
+    frameworks = [stats[n]["median_s"] for n in ("tf", "torch") if n in stats]
+    best = min(frameworks) if frameworks else None
     for s in stats.values():
         s["gflops"] = gflop / s["median_s"] if gflop else None
         s["ratio_to_tf"] = s["median_s"] / tf_time if tf_time else None
+        s["ratio_to_best"] = s["median_s"] / best if best else None
     return stats
 
 
@@ -222,11 +235,13 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
         timing["warmup"] = max(timing["warmup"], 2)       # NVRTC compiles each kernel on its first call
     results = {"meta": {**machine_info(), "quick": quick, "backends": names, **timing},
                "gemm_peak_gflops": gemm_peak_gflops(plan["gemm_n"]), "models": [], "layers": [],
-               "conv_strategies": []}
+               "workload_layers": [], "conv_strategies": []}
+    specs_of = {}
     log(f"float32 GEMM peak: {results['gemm_peak_gflops']:.0f} GFLOP/s; backends {names}")
     for label, config in plan["models"]:
         model, x, target = model_and_data(config)
-        gflop = forward_gflop(model)
+        batch = config.get("batch", 1)
+        gflop = forward_gflop(model, batch)
         calls = {name: _model_calls(name, model, x, target) for name in names}
         entry = {"name": label, "config": {**config, "input_shape": list(config["input_shape"])},
                  "gflop_forward": gflop, "gflop_step": 3 * gflop}
@@ -238,12 +253,16 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
             entry["memory"] = {n: _memory_in_subprocess(n, entry["config"]) if n not in _ON_DEVICE else
                                {"note": "device memory: see make gpu-check"} for n in names}
         results["models"].append(entry)
-        if label == plan["layers_from"]:
-            specs = layer_specs(model)
+        if label in plan["layers_from"]:
+            specs_of[label] = layer_specs(model, batch)
     rng = np.random.default_rng(0)
-    for spec in specs:
+    for spec, label in [(s, label) for label in plan["layers_from"] for s in specs_of.get(label, [])]:
         fwd, bwd = {}, {}
         for name in names:
+            if name == "torch":
+                import torch
+                fwd[name], bwd[name] = torch_layer_calls(torch, spec, rng)
+                continue
             if name.startswith("torch"):
                 continue
             if name == "tf":
@@ -254,13 +273,14 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
                     fwd[name], bwd[name] = scratch_layer_calls(backend.ops(), spec, rng,
                                                                device=backend.backend_device(name))
         gflop = spec_gflop(spec)
-        row = {**spec, "label": spec_label(spec), "gflop_forward": gflop,
+        row = {**spec, "model": label, "label": spec_label(spec), "gflop_forward": gflop,
                "forward": with_ratios(time_round_robin(fwd, **timing), gflop),
                "backward": with_ratios(time_round_robin(bwd, **timing), 2 * gflop)}
-        results["layers"].append(row)
-        log(f"{row['label']} fwd/bwd: "
+        first = label == plan["layers_from"][0]
+        results["layers" if first else "workload_layers"].append(row)
+        log(f"{label} {row['label']} fwd/bwd: "
             + ", ".join(f"{n} {_ms(row['forward'], n)}/{_ms(row['backward'], n)} ms" for n in row["forward"]))
-        if spec["op"] == "Conv2D" and spec["param"][:2] == (3, 3) and spec["strides"] == (1, 1) \
+        if first and spec["op"] == "Conv2D" and spec["param"][:2] == (3, 3) and spec["strides"] == (1, 1) \
                 and spec["padding"] == "same" and "numba" in names:
             results["conv_strategies"].append(_strategies(spec, rng, timing))
     return results
@@ -307,19 +327,10 @@ def to_markdown(results: dict) -> str:
     peak = results["gemm_peak_gflops"]
     rel = [n for n in names if n != "tf"]
     lines = [f"# unet-scratch benchmark ({'quick' if meta['quick'] else 'full'})", "",
-             f"Batch 1, float32. Medians of {meta['repeats']} interleaved repeats after {meta['warmup']} "
-             f"warm-up call(s). GEMM peak (float32 np.matmul): **{peak:.0f} GFLOP/s**.", "",
-             "## Whole model", "",
-             "| model | pass | " + " | ".join(f"{n} ms" for n in names) + " | "
-             + " | ".join(f"{n}/tf" for n in rel) + " | " + " | ".join(f"{n} GFLOP/s" for n in names) + " |",
-             "|" + "---|" * (2 + 2 * len(names) + len(rel))]
-    for m in results["models"]:
-        for part in ("forward", "train_step"):
-            st = m[part]
-            ratios = [f"{st[n]['ratio_to_tf']:.2f}" if st[n].get("ratio_to_tf") else "-" for n in rel]
-            label = f"{m['name']} {tuple(m['config']['input_shape'])} base {m['config']['base_filters']}"
-            cells = [_ms(st, n) for n in names] + ratios + [f"{st[n]['gflops']:.0f}" for n in names]
-            lines.append(f"| {label} | {part} | " + " | ".join(cells) + " |")
+             f"float32, each model's batch in its row. Medians of {meta['repeats']} interleaved repeats after "
+             f"{meta['warmup']} warm-up call(s). GEMM peak (float32 np.matmul): **{peak:.0f} GFLOP/s**. "
+             "x/best: time over the faster of TensorFlow and PyTorch (CPU).", "",
+             bench_machine.blas_summary(meta), "", "## Whole model", ""] + report.whole_model_table(results)
     if any("memory" in m for m in results["models"]):
         lines += ["", "Peak memory of one call (MB), in a fresh process per backend after a warm-up call: "
                   "RSS = VmHWM - VmRSS (what the process had to add; allocators keep memory from the "
@@ -334,25 +345,21 @@ def to_markdown(results: dict) -> str:
                 cells += [f"{mem.get(n, {}).get(part + '_arrays_peak_mb', float('nan')):.0f}"
                           for n in rel if n != "torch"]
                 lines.append(f"| {m['name']} | {part} | " + " | ".join(cells) + " |")
-    lines += ["", "## Layers", "", "Forward / backward ms; GFLOP/s and % of the GEMM peak for the fastest "
-              "scratch backend.", "",
-              "| layer | x | " + " | ".join(f"{n} fwd | {n} bwd" for n in names if not n.startswith("torch"))
-              + " | best fwd GFLOP/s (% peak) | best bwd GFLOP/s (% peak) |",
-              "|---|---|" + "---|" * (2 * len([n for n in names if not n.startswith("torch")]) + 2)]
-    for row in results["layers"]:
-        cells = [f"{_ms(row['forward'], n)} | {_ms(row['backward'], n)}" for n in names
-                 if not n.startswith("torch")]
-        best = []
-        for part in ("forward", "backward"):
-            g = max((row[part][n]["gflops"] or 0) for n in rel if n in row[part]) if rel else 0
-            best.append(f"{g:.0f} ({100 * g / peak:.0f}%)" if g else "-")
-        lines.append(f"| {row['label']} | {row['count']} | " + " | ".join(cells + best) + " |")
+    lines += ["", "## Layers", "", "Forward / backward ms, each distinct layer of the first model; GFLOP/s and "
+              "% of the GEMM peak for the fastest scratch backend.", ""]
+    lines += report.layer_table(results["layers"], names, peak)
+    if results.get("workload_layers"):
+        first = results["workload_layers"][0]["model"]
+        m = next((m for m in results["models"] if m["name"] == first), None)
+        lines += ["", f"## Layers of the {report.model_label(m) if m else first} workload", ""]
+        lines += report.layer_table(results["workload_layers"], names, peak)
     if results["conv_strategies"]:
         keys = list(results["conv_strategies"][0].keys())[1:]
         lines += ["", "## Conv strategies (3x3 stride 1 'same', forward ms)", "",
                   "| layer | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for row in results["conv_strategies"]:
             lines.append(f"| {row['label']} | " + " | ".join(_ms(row, k) for k in keys) + " |")
+    lines += report.targets_section(results)
     lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in meta.items() if k not in ("backends",)]
     return "\n".join(lines) + "\n"
 
@@ -368,6 +375,18 @@ def write_results(results: dict, out_dir) -> tuple:
     return paths
 
 
+def run_with_cpu_kernels(argv, forcing, runner=None) -> int:
+    """The benchmark again, in a subprocess whose environment lacks OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+    (this process's environment is not touched), so that NumPy's BLAS runs the CPU's own kernels; the
+    child's report records what was removed. Returns the child's exit code."""
+    removed = forcing["variables"]
+    print(f"bench: the environment forces NumPy's BLAS kernel ({', '.join(f'{k}={v}' for k, v in removed.items())}"
+          f"; the CPU has {forcing['cpu_isa']}): timing in a subprocess without it (--keep-blas-env to keep it)",
+          flush=True)
+    cmd = [sys.executable, "-m", "unet_scratch.bench", *argv, "--blas-env-removed", json.dumps(removed)]
+    return (runner or subprocess.run)(cmd, env=bench_machine.environment_without_forcing()).returncode
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m unet_scratch bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -376,7 +395,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--backends", default="numpy,numba,tf,torch")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--keep-blas-env", action="store_true",
+                   help="time NumPy's BLAS with the kernel the environment forces (OPENBLAS_CORETYPE) instead "
+                        "of re-running without it")
     p.add_argument("--memory-probe", nargs=2, metavar=("BACKEND", "CONFIG_JSON"), help=argparse.SUPPRESS)
+    p.add_argument("--blas-env-removed", default=None, help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     unknown = [b for b in args.backends.split(",") if b not in ("numpy", "numba", "cupy", "tf", "torch")]
     if unknown:
@@ -385,8 +409,13 @@ def main(argv=None) -> int:
         name, config = args.memory_probe
         print(json.dumps(memory_probe(name, json.loads(config))))
         return 0
+    forcing = bench_machine.blas_forcing()
+    if args.blas_env_removed is None and not args.keep_blas_env and bench_machine.needs_cpu_kernel_run(forcing):
+        return run_with_cpu_kernels(argv, forcing)
     results = run(quick=args.quick, backends=args.backends.split(","), repeats=args.repeats,
                   memory=not args.no_memory)
+    if args.blas_env_removed:
+        results["meta"]["blas_env_removed"] = json.loads(args.blas_env_removed)
     for path in write_results(results, args.out):
         print(f"wrote {path}")
     return 0

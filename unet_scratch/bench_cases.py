@@ -17,15 +17,16 @@ from .model import UNet
 # ----------------------------------------------------------------------------- FLOPs and layer shapes
 
 
-def layer_specs(model) -> list:
-    """Distinct (op, input shape, params) of the model's conv / transposed conv / pool layers, with counts."""
+def layer_specs(model, batch: int = 1) -> list:
+    """Distinct (op, input shape, params) of the model's conv / transposed conv / pool layers, with counts;
+    x_shape: (batch, H, W, C)."""
     specs = {}
     for layer in model.layers:
         kind = type(layer).__name__
         if kind not in ("Conv2D", "Conv2DTranspose", "MaxPooling2D"):
             continue
         param = layer.pool_size if kind == "MaxPooling2D" else tuple(layer.params["kernel"].shape)
-        key = (kind, (1, *layer.input_shape[1:]), param, layer.strides, layer.padding)
+        key = (kind, (int(batch), *layer.input_shape[1:]), param, layer.strides, layer.padding)
         specs[key] = specs.get(key, 0) + 1
     return [dict(op=k[0], x_shape=k[1], param=k[2], strides=k[3], padding=k[4], count=n)
             for k, n in specs.items()]
@@ -225,37 +226,23 @@ def tf_model_calls(model, x, target, learning_rate=0.01):
 
 
 def torch_model_calls(model, x, target, learning_rate=0.01, device="cpu", tf32=False):
-    """(forward, train step) in PyTorch with the same weights (NCHW, kernels as (out, in, kh, kw)).
+    """(forward, train step) of the PyTorch twin with the same weights: ``TorchUNet`` filled by
+    ``torch_ref.to_torch`` (an exact copy, checked layer by layer on a probe input), NCHW input, binary
+    cross-entropy on its sigmoid output, ``torch.optim.SGD``.
 
     device: "cpu" or "cuda". On CUDA each call first sets TF32 for cuDNN convolutions and matmuls to
     ``tf32`` (PyTorch's default lets cuDNN use TF32, a 10-bit mantissa: off here unless asked, so the
     comparison is float32 against float32) and ends with ``torch.cuda.synchronize()``; the forward then
-    returns the output tensor on the GPU (NCHW), the CPU forward a NumPy array as before."""
+    returns the output tensor on the GPU (NCHW), the CPU forward a NumPy array."""
     import torch
     import torch.nn.functional as F
-    dev = torch.device(device)
-    p = {k: torch.tensor(np.ascontiguousarray(to_numpy(v)), device=dev, requires_grad=True)
-         for k, v in model.params.items()}
-    kern = lambda name: p[name + "/kernel"].permute(3, 2, 0, 1)        # noqa: E731 - HWIO / HWOI -> torch
-    depth, drop = model.depth, model.config["dropout"]
 
-    def net(xt, training):
-        h, skips = xt, []
-        conv = lambda h, n: F.relu(F.conv2d(h, kern(n), p[n + "/bias"], padding="same"))  # noqa: E731
-        for i in range(1, depth + 1):
-            h = conv(conv(h, f"enc{i}_conv1"), f"enc{i}_conv2")
-            h = F.dropout(h, drop, training) if i == depth and drop else h
-            skips.append(h)
-            h = F.max_pool2d(h, 2)
-        h = conv(conv(h, "bottleneck_conv1"), "bottleneck_conv2")
-        h = F.dropout(h, drop, training) if drop else h
-        for i in range(depth, 0, -1):
-            up = F.conv_transpose2d(h, kern(f"dec{i}_upconv"), p[f"dec{i}_upconv/bias"], stride=2)
-            h = conv(conv(torch.cat([up, skips[i - 1]], 1), f"dec{i}_conv1"), f"dec{i}_conv2")
-        return torch.sigmoid(F.conv2d(h, kern("head"), p["head/bias"]))
+    from .frameworks.torch_transfer import to_torch
+    dev = torch.device(device)
+    module = to_torch(model_copy(model)).to(dev)
     xt = torch.tensor(to_numpy(x).transpose(0, 3, 1, 2).copy(), device=dev)
     tt = torch.tensor(to_numpy(target).transpose(0, 3, 1, 2).copy(), device=dev)
-    opt = torch.optim.SGD(list(p.values()), lr=learning_rate)
+    opt = torch.optim.SGD(module.parameters(), lr=learning_rate)
     cuda = dev.type == "cuda"
 
     def settings():
@@ -265,24 +252,86 @@ def torch_model_calls(model, x, target, learning_rate=0.01, device="cpu", tf32=F
 
     def step():
         settings()
+        module.train()
         opt.zero_grad()
-        loss = F.binary_cross_entropy(net(xt, True), tt)
+        loss = F.binary_cross_entropy(module(xt), tt)
         loss.backward()
         opt.step()
         if cuda:
             torch.cuda.synchronize()
             return loss
-        return float(loss)
+        return loss.item()
 
     def forward():
         settings()
+        module.eval()
         with torch.no_grad():
-            y = net(xt, False)
+            y = module(xt)
         if cuda:
             torch.cuda.synchronize()
             return y
         return y.numpy()
+    forward.module = step.module = module
     return forward, step
+
+
+def _torch_pads(spec):
+    """TensorFlow's padding of a layer spec as (top, bottom, left, right) (see ops.conv.padding_amounts)."""
+    from .ops.conv import padding_amounts
+    kh, kw = spec["param"][:2]
+    _, h, w, _ = spec["x_shape"]
+    (top, bottom) = padding_amounts(h, kh, spec["strides"][0], spec["padding"])
+    (left, right) = padding_amounts(w, kw, spec["strides"][1], spec["padding"])
+    return top, bottom, left, right
+
+
+def torch_layer_calls(torch, spec, rng):
+    """The same layer in PyTorch on the CPU (NCHW, its native layout): forward and the backward op alone
+    (``aten.convolution_backward`` for dx, dw, db; ``aten.max_pool2d_with_indices_backward``), as the
+    TensorFlow calls time the gradient ops alone. Arrays are drawn from ``rng`` in NHWC in the order
+    :func:`scratch_layer_calls` draws them, so the same seed gives both the same numbers."""
+    import torch.nn.functional as F
+    aten = torch.ops.aten
+    nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))   # noqa: E731
+    x = nchw(rng.standard_normal(spec["x_shape"], dtype=np.float32))
+    draw_like = lambda y: nchw(rng.standard_normal(tuple(y.permute(0, 2, 3, 1).shape), dtype=np.float32))  # noqa: E731
+    stride = list(spec["strides"])
+    if spec["op"] == "MaxPooling2D":
+        k = list(spec["param"])
+        if spec["padding"] != "valid":
+            raise ValueError("torch_layer_calls times 'valid' max-pooling only (U-Net's)")
+        fwd = lambda: F.max_pool2d(x, k, stride)                                      # noqa: E731
+        y, idx = F.max_pool2d(x, k, stride, return_indices=True)
+        dy = draw_like(y)
+        bwd = lambda: aten.max_pool2d_with_indices_backward(dy, x, k, stride, [0, 0], [1, 1], False, idx)  # noqa: E731
+        return (lambda: fwd().numpy()), (lambda: bwd().numpy())
+    kern = rng.standard_normal(spec["param"], dtype=np.float32) * 0.05
+    w = torch.from_numpy(np.ascontiguousarray(kern.transpose(3, 2, 0, 1)))      # Keras -> PyTorch layout
+    f = spec["param"][3] if spec["op"] == "Conv2D" else spec["param"][2]
+    b = torch.from_numpy(rng.standard_normal(f, dtype=np.float32))
+    if spec["op"] == "Conv2D":
+        top, bottom, left, right = _torch_pads(spec)
+        if top == bottom and left == right:
+            pad, xin = [top, left], x
+        else:                                            # asymmetric 'same': pad explicitly, as TorchUNet does
+            pad, xin = [0, 0], F.pad(x, (left, right, top, bottom))
+        fwd = lambda: F.conv2d(xin, w, b, stride, pad)                                # noqa: E731
+        transposed = False
+        dy = draw_like(fwd())
+    else:
+        if tuple(spec["param"][:2]) != tuple(spec["strides"]):
+            raise ValueError("torch_layer_calls times transposed convs with kernel == stride only (U-Net's)")
+        pad, xin, transposed = [0, 0], x, True
+        fwd = lambda: F.conv_transpose2d(xin, w, b, stride)                           # noqa: E731
+        dy = draw_like(fwd())
+    h, wd = x.shape[2:]
+    top, left = (0, 0) if xin is x else _torch_pads(spec)[::2]
+
+    def bwd():
+        dx, dw, db = aten.convolution_backward(dy, xin, w, [f], stride, pad, [1, 1], transposed, [0, 0], 1,
+                                               [True, True, True])
+        return [dx[:, :, top:top + h, left:left + wd].numpy(), dw.numpy(), db.numpy()]
+    return (lambda: fwd().numpy()), bwd
 
 
 def shifted_views_conv(x, w):
@@ -307,9 +356,12 @@ def shifted_views_conv(x, w):
 
 
 def model_and_data(config: dict):
-    """(model, x, target) for a UNet config: seeded weights, a random image batch of 1 and a random 0/1 mask."""
+    """(model, x, target) for a UNet config plus an optional "batch" (default 1): seeded weights, a random
+    image batch x: (batch, H, W, C) and a random 0/1 mask of the output's shape."""
+    config = dict(config)
+    batch = int(config.pop("batch", 1))
     model = UNet(**config, seed=0)
     rng = np.random.default_rng(1)
-    x = rng.random((1, *model.input_shape), dtype=np.float32)
-    target = (rng.random((1, *model.output_shape[1:])) > 0.5).astype(np.float32)
+    x = rng.random((batch, *model.input_shape), dtype=np.float32)
+    target = (rng.random((batch, *model.output_shape[1:])) > 0.5).astype(np.float32)
     return model, x, target
