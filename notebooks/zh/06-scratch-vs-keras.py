@@ -16,19 +16,14 @@
 # %% [markdown] translates="528fe67f9374"
 # # 06 · 从零实现对照 Keras：整个 U-Net，逐层、逐步
 #
-# **要你搭的：** 把原文的 U-Net 搭两遍：一遍从零实现（`unet_scratch.UNet`），一遍用 Keras 3
-# （`unet_scratch.keras_ref.build_keras_unet`），两边用同一套权重。
-# **要你验证的：** 两边一致——
+# **要你搭的：** 把原文的 U-Net 搭两遍：一遍从零实现（`unet_scratch.UNet`），一遍用 Keras 3（`unet_scratch.keras_ref.build_keras_unet`），两边用同一套权重。**要你验证的：** 两边一致——
 # 1. 逐个权重一致：把权重**双向**搬运（`to_keras`、`from_keras`）之后，按名字逐个比较；
-# 2. 逐层一致：用一份**数值一致报告**（parity report）列出每一层的输出和每个权重的梯度
-#    （`unet_scratch.parity.compare`），并画成图；
+# 2. 逐层一致：用一份**数值一致报告**（parity report）列出每一层的输出和每个权重的梯度（`unet_scratch.parity.compare`），并画成图；
 # 3. 逐步一致：两边用 SGD 和 Adam **逐步对照训练**（lockstep training，`parity.lockstep`）时，每一步都一致。
 #
-# 顺带你会弄明白：为什么比较梯度要用*教师强制*（teacher forcing）的方式（最大池化（max-pooling）里 float32 的近似并列），
-# 以及那些在 Keras 3 上报错的 Keras 2 写法究竟从哪里来（不是来自原文，而是来自原文代码所沿用的那个 Keras U-Net 仓库）。
+# 顺带你会弄明白：为什么比较梯度要用*教师强制*（teacher forcing）的方式（最大池化（max-pooling）里 float32 的近似并列），以及那些在 Keras 3 上报错的 Keras 2 写法究竟从哪里来（不是来自原文，而是来自原文代码所沿用的那个 Keras U-Net 仓库）。
 #
-# 我们用**全宽**的网络（顶层 64 个滤波器（filter），深度 4：即原文那 3100 万个参数（parameter）），输入却是 32x32 的小图，
-# 所以在笔记本电脑的 CPU 上，一切都能在几秒钟内跑完；只有第 6 节的训练换用一个更窄的同构网络。
+# 我们用**全宽**的网络（顶层 64 个滤波器（filter），深度 4：即原文那 3100 万个参数（parameter）），输入却是 32x32 的小图，所以在笔记本电脑的 CPU 上，一切都能在几秒钟内跑完；只有第 6 节的训练换用一个更窄的同构网络。
 
 # %%
 import os
@@ -49,11 +44,8 @@ SIZE = 32                        # divisible by 2**4 = 16, as a depth-4 'same' U
 # ## 1. 同一个网络，搭两遍
 #
 # `build_keras_unet(input_shape)` 就是原文的 `unet(input_shape)` 函数（原文 5.2 节；它的代码一直到
-# `tf.keras.Model(inputs=[inputs], outputs=[outputs])` 都能在 Keras 3 上原样运行），只是每一层都取了与从零实现中对应层相同的名字。
-# `UNet` 是我们的 NumPy 模型。两者都用原文的默认设置：第 $\ell$ 层是 $64 \cdot 2^{\ell - 1}$ 个滤波器的 $3 \times 3$ ReLU
-# 卷积（convolution），$2 \times 2$ 最大池化，Dropout 0.5，$2 \times 2$、步幅（stride）为 2 的转置卷积（transposed convolution），
-# 以及 $1 \times 1$ 的 sigmoid 输出层。模型是全卷积网络（fully convolutional network），参数个数与图像大小无关：
-# 在 $32 \times 32$ 上也是原文的 31,030,593 个。
+# `tf.keras.Model(inputs=[inputs], outputs=[outputs])` 都能在 Keras 3 上原样运行），只是每一层都取了与从零实现中对应层相同的名字。`UNet` 是我们的 NumPy 模型。两者都用原文的默认设置：第 $\ell$ 层是 $64 \cdot 2^{\ell - 1}$ 个滤波器的 $3 \times 3$ ReLU
+# 卷积（convolution），$2 \times 2$ 最大池化，Dropout 0.5，$2 \times 2$、步幅（stride）为 2 的转置卷积（transposed convolution），以及 $1 \times 1$ 的 sigmoid 输出层。模型是全卷积网络（fully convolutional network），参数个数与图像大小无关：在 $32 \times 32$ 上也是原文的 31,030,593 个。
 
 # %%
 model = UNet(input_shape=(SIZE, SIZE, 1), seed=0)                  # NumPy, our own initialisation
@@ -65,9 +57,7 @@ print("same count:", model.count_params() == kmodel.count_params() == 31_030_593
 # %% [markdown] translates="f671e17504d9"
 # ## 2. 名字的对应关系
 #
-# 在两个框架之间搬运权重，需要一条规则来说明哪个数组放到哪里。我们的规则再简单不过：每个 Keras 层都与它在从零实现中的对应层同名，
-# 所以 Keras 变量的 `path`（`"enc1_conv1/kernel"`）*就是*从零实现中参数的名字。布局也相同（本课程与 Keras 一样，张量用 NHWC，
-# 卷积核（kernel）用 HWIO），所以没有哪个数组需要转置：
+# 在两个框架之间搬运权重，需要一条规则来说明哪个数组放到哪里。我们的规则再简单不过：每个 Keras 层都与它在从零实现中的对应层同名，所以 Keras 变量的 `path`（`"enc1_conv1/kernel"`）*就是*从零实现中参数的名字。布局也相同（本课程与 Keras 一样，张量用 NHWC，卷积核（kernel）用 HWIO），所以没有哪个数组需要转置：
 #
 # | 层 | 从零实现的 `params[...]` | Keras 变量 | 形状 |
 # |---|---|---|---|
@@ -95,8 +85,7 @@ print("scratch names == Keras variable paths, in the same order:",
 # ## 3. 权重双向搬运
 #
 # `to_keras(model, kmodel)` 把从零实现中的每个数组赋给同名的 Keras 变量；`from_keras(kmodel)` 按 Keras 模型的配置新建一个从零实现的
-# `UNet`，再把权重复制进去。两者在复制任何东西之前，都先核对每一个名字和形状。搬运之后权重**逐位相同**，所以之后出现的任何差别都来自计算，
-# 而不是来自复制。
+# `UNet`，再把权重复制进去。两者在复制任何东西之前，都先核对每一个名字和形状。搬运之后权重**逐位相同**，所以之后出现的任何差别都来自计算，而不是来自复制。
 
 # %%
 x = data.load("membranes", "train", n=2, size=SIZE)[0]          # (2, 32, 32, 1) float32 in [0, 1]
@@ -121,16 +110,12 @@ except ValueError as err:
 # %% [markdown] translates="cbea8b716890"
 # ## 4. 数值一致报告
 #
-# `compare(model, kmodel, x, y)` 让两个网络在同一批数据上运行，记录两边**每一层**的输出（共 33 个），再让同样的二元交叉熵
-# （binary cross-entropy）在两边反向传播（backpropagation），比较每个权重的梯度（共 46 个数组，Keras 一边来自 `tf.GradientTape`）：
+# `compare(model, kmodel, x, y)` 让两个网络在同一批数据上运行，记录两边**每一层**的输出（共 33 个），再让同样的二元交叉熵（binary cross-entropy）在两边反向传播（backpropagation），比较每个权重的梯度（共 46 个数组，Keras 一边来自 `tf.GradientTape`）：
 #
 # * 一层的输出在 `np.allclose(scratch, keras, rtol=1e-5, atol=1e-5)` 时通过；
 # * 一个梯度在 $\lVert g_{\text{scratch}} - g_{\text{keras}} \rVert / \lVert g_{\text{keras}} \rVert \le 10^{-4}$ 时通过。
 #
-# 结果是一个 `ParityReport`：`print(report)` 给出表格，`.verdict()` 给出一行结论，`.to_dict()` 给出普通的 Python 数据
-# （可以写进 CI 日志或 JSON 文件），`.plot()` 画一张速览图。表格里是原始误差，最后几位数字因机器而异，所以测试不比较那个单元格的输出
-# （`# NBVAL_IGNORE_OUTPUT`），而比较它后面的结论。这份结论比报告的通过规则更严：它要求每一层的输出在 $10^{-6}$ 以内一致，
-# 每个梯度的相对误差（relative error）在 $10^{-5}$ 以内；这两个界远高于实际看到的误差，所以输出的文字在每台机器上都一样。
+# 结果是一个 `ParityReport`：`print(report)` 给出表格，`.verdict()` 给出一行结论，`.to_dict()` 给出普通的 Python 数据（可以写进 CI 日志或 JSON 文件），`.plot()` 画一张速览图。表格里是原始误差，最后几位数字因机器而异，所以测试不比较那个单元格的输出（`# NBVAL_IGNORE_OUTPUT`），而比较它后面的结论。这份结论比报告的通过规则更严：它要求每一层的输出在 $10^{-6}$ 以内一致，每个梯度的相对误差（relative error）在 $10^{-5}$ 以内；这两个界远高于实际看到的误差，所以输出的文字在每台机器上都一样。
 
 # %%
 y = data.load("membranes", "train", n=2, size=SIZE)[1]           # the membrane masks, {0, 1}
@@ -200,11 +185,7 @@ plt.show()
 #
 # ## 5. 为什么比较梯度要用教师强制
 #
-# 最大池化的反向传播把每个窗口的梯度交给**一个**像素：TensorFlow 的规则（也是我们的规则）是按行优先顺序的*第一个*最大值。
-# 现在设想一个窗口中有两个像素，在数学上相等，却是由两个求和顺序不同的卷积算出来的。在 float32 下，它们可能相差一个舍入单位
-# （*ulp*，相对大小 $\approx 6 \times 10^{-8}$），在一边相等，在另一边却分出了大小。两个框架都没错，只是把这个窗口的梯度送到了不同的像素，
-# 反向传播中这个像素下游的一切都跟着变了。成千上万个窗口中只要有一个这样的窗口，就能让某个权重梯度的相对变化达到 $\sim 10^{-3}$：
-# 检查失败了，却不是程序错误。
+# 最大池化的反向传播把每个窗口的梯度交给**一个**像素：TensorFlow 的规则（也是我们的规则）是按行优先顺序的*第一个*最大值。现在设想一个窗口中有两个像素，在数学上相等，却是由两个求和顺序不同的卷积算出来的。在 float32 下，它们可能相差一个舍入单位（*ulp*，相对大小 $\approx 6 \times 10^{-8}$），在一边相等，在另一边却分出了大小。两个框架都没错，只是把这个窗口的梯度送到了不同的像素，反向传播中这个像素下游的一切都跟着变了。成千上万个窗口中只要有一个这样的窗口，就能让某个权重梯度的相对变化达到 $\sim 10^{-3}$：检查失败了，却不是程序错误。
 #
 # float32 的加法不满足结合律，这就足够了：
 
@@ -225,24 +206,17 @@ for side, (p1, p2) in sides.items():
 
 # %% [markdown] translates="e6216d6d7ef6"
 # ReLU 的输入与 0 相差不到一个 ulp 时，也会发生同样的事。所以 `compare` 用**教师强制**的方式检查反向传播：从零实现的每一层都用
-# *Keras* 在这一层的输入计算前向传播（forward pass），把 Keras 的输出（以及 Keras 的 ReLU 掩码（mask））存进缓存，并把 Keras 的输出往下传。
-# 这样两边对梯度去向的每一个选择都相同，剩下要比较的就是每个反向运算的算术。在自由运行中梯度去向*确实*不同的那些窗口，记在
+# *Keras* 在这一层的输入计算前向传播（forward pass），把 Keras 的输出（以及 Keras 的 ReLU 掩码（mask））存进缓存，并把 Keras 的输出往下传。这样两边对梯度去向的每一个选择都相同，剩下要比较的就是每个反向运算的算术。在自由运行中梯度去向*确实*不同的那些窗口，记在
 # `report.near_ties` 里，什么也没有藏起来。（前向传播不需要这种帮助：近似并列改变的是哪个像素胜出，而不会让数值的变化超过一个 ulp。）
 #
 # ## 6. 逐步对照训练
 #
-# 对反向传播和优化器（optimizer）真正的考验是训练。`lockstep` 先把从零实现的权重复制进 Keras，然后每一步都把**同一批**数据交给两边，
-# 计算二元交叉熵，在两边各走一步优化（我们的 `SGD`/`Adam` 对 `keras.optimizers.SGD`/`Adam`），并记下两边的损失。
-# 这一次是自由运行，什么也不强制，所以梯度或更新规则的任何差别都会一步步放大。我们画出两条损失曲线以及它们的相对差距
+# 对反向传播和优化器（optimizer）真正的考验是训练。`lockstep` 先把从零实现的权重复制进 Keras，然后每一步都把**同一批**数据交给两边，计算二元交叉熵，在两边各走一步优化（我们的 `SGD`/`Adam` 对 `keras.optimizers.SGD`/`Adam`），并记下两边的损失。这一次是自由运行，什么也不强制，所以梯度或更新规则的任何差别都会一步步放大。我们画出两条损失曲线以及它们的相对差距
 # $\lvert L_{\text{scratch}} - L_{\text{keras}} \rvert / L_{\text{keras}}$。
 #
-# 全宽网络的一步在小 CPU 上要将近一分钟，所以这一节训练的是同样深度为 4、顶层只有 16 个滤波器的 U-Net（190 万个参数）：
-# 层和代码路径都一样，工作量只有十六分之一。（`lockstep` 还会报告 `weight_rel_diff`，即训练后所有权重数组中最大的相对差别。
-# 留意深层那些初始化为零的偏置（bias）：它们的范数很小，所以最后几位的差别按相对值看会显得很大。）
+# 全宽网络的一步在小 CPU 上要将近一分钟，所以这一节训练的是同样深度为 4、顶层只有 16 个滤波器的 U-Net（190 万个参数）：层和代码路径都一样，工作量只有十六分之一。（`lockstep` 还会报告 `weight_rel_diff`，即训练后所有权重数组中最大的相对差别。留意深层那些初始化为零的偏置（bias）：它们的范数很小，所以最后几位的差别按相对值看会显得很大。）
 #
-# 还有一个细节：输出层带 sigmoid 时，Keras 的 `BinaryCrossentropy` 会悄悄地从输出层的 *logits* 计算损失（第 07 章），
-# 而我们这一边用的是截断概率的写法。只要没有哪个概率与 0 或 1 的距离在 $10^{-7}$ 以内（这里就是如此），两者就在舍入误差内一致。
-# （曲线呈锯齿状，是因为两批数据轮流使用，而其中一批比另一批难；要紧的是两条曲线重合。）
+# 还有一个细节：输出层带 sigmoid 时，Keras 的 `BinaryCrossentropy` 会悄悄地从输出层的 *logits* 计算损失（第 07 章），而我们这一边用的是截断概率的写法。只要没有哪个概率与 0 或 1 的距离在 $10^{-7}$ 以内（这里就是如此），两者就在舍入误差内一致。（曲线呈锯齿状，是因为两批数据轮流使用，而其中一批比另一批难；要紧的是两条曲线重合。）
 
 # %%
 images, masks = data.load("membranes", "train", n=4, size=SIZE)
@@ -287,12 +261,7 @@ for opt, res in runs.items():
 # %% [markdown] translates="6e5c36d3bfa1"
 # ## 7. Keras API 的变迁：Keras 2 的写法从哪里来
 #
-# 问题不在原文的代码（原文 5.2 节）：它用 `tf.keras.Model(inputs=[inputs], outputs=[outputs])` 建模型，在 Keras 3 上原样运行，
-# 然后就结束了：没有 `compile`，也没有 `fit`，所以它根本没有说明怎样训练（第 10 章列出了它还漏掉了什么）。读者贴在它旁边、
-# 在 Keras 3 上报错的那些 Keras 2 写法，来自 **zhixuhao/unet**——被 fork 最多的 Keras U-Net，原文代码沿用了它的层结构和变量名
-# （`conv1` ... `conv9`、`drop4`、`drop5`、`up6` ...；它的函数是 `unet(pretrained_weights=None, input_size=(256, 256, 1))`，
-# 对应原文的 `unet(input_shape)`）。在那个仓库里，`model.py` 的早期版本用 `Model(input=inputs, output=conv10)` 建模型，
-# 并用 `Adam(lr=1e-4)` 编译；`main.py` 用 `model.fit_generator(...)` 训练；`data.py` 用 Keras 的 `ImageDataGenerator`
+# 问题不在原文的代码（原文 5.2 节）：它用 `tf.keras.Model(inputs=[inputs], outputs=[outputs])` 建模型，在 Keras 3 上原样运行，然后就结束了：没有 `compile`，也没有 `fit`，所以它根本没有说明怎样训练（第 10 章列出了它还漏掉了什么）。读者贴在它旁边、在 Keras 3 上报错的那些 Keras 2 写法，来自 **zhixuhao/unet**——被 fork 最多的 Keras U-Net，原文代码沿用了它的层结构和变量名（`conv1` ... `conv9`、`drop4`、`drop5`、`up6` ...；它的函数是 `unet(pretrained_weights=None, input_size=(256, 256, 1))`，对应原文的 `unet(input_shape)`）。在那个仓库里，`model.py` 的早期版本用 `Model(input=inputs, output=conv10)` 建模型，并用 `Adam(lr=1e-4)` 编译；`main.py` 用 `model.fit_generator(...)` 训练；`data.py` 用 Keras 的 `ImageDataGenerator`
 # 供给数据。在这里安装的 Keras 上运行的结果：
 #
 # | zhixuhao/unet（Keras 2） | Keras 3 | Keras 3 的报错 |
@@ -301,9 +270,7 @@ for opt, res in runs.items():
 # | `Adam(lr=1e-4)` | `Adam(learning_rate=1e-4)` | `ValueError`（无法识别的参数） |
 # | `model.fit_generator(gen, ...)` | `model.fit(gen, ...)`（也接受生成器和 `tf.data`） | `AttributeError` |
 #
-# 在较老的代码里还可能遇到这些变化：`from keras.layers import merge` 和 `merge(..., mode='concat')` 变成了 `concatenate`；
-# `Conv2D(64, 3, 3)`（Keras 1 分开写卷积核的两个尺寸）现在的意思是 `strides=3`；`ImageDataGenerator` 已从 Keras 3 中删除（附录 A）；
-# `Dropout` 层只在 `training=True` 时起作用（在 `fit` 中起作用，在 `predict` 中不起作用）。
+# 在较老的代码里还可能遇到这些变化：`from keras.layers import merge` 和 `merge(..., mode='concat')` 变成了 `concatenate`；`Conv2D(64, 3, 3)`（Keras 1 分开写卷积核的两个尺寸）现在的意思是 `strides=3`；`ImageDataGenerator` 已从 Keras 3 中删除（附录 A）；`Dropout` 层只在 `training=True` 时起作用（在 `fit` 中起作用，在 `predict` 中不起作用）。
 
 # %%
 tiny_in = keras.Input((16, 16, 1))
@@ -354,10 +321,7 @@ print("ALL PASS:", all(checks.values()))
 # 2. `count_routing_differences(a, b)`：数一数第一个最大值不同的池化（pooling）窗口有多少个（第 5 节的近似并列）。
 # 3. `order_of_magnitude(err)`：稳定的结论所打印的那个指数。
 #
-# **练习 1.** PyTorch 把 `Conv2d` 的卷积核存成 $(F, C_{in}, K_H, K_W)$（"OIHW"）；Keras 和本课程存成 $(K_H, K_W, C_{in}, F)$
-# （"HWIO"）。写出 `oihw_to_hwio(w)`。算例：一个 $(4, 2, 3, 3)$ 的 PyTorch 卷积核（4 个滤波器，读 2 个通道）变成 $(3, 3, 2, 4)$，
-# 并且 `w_keras[a, q, c, f] == w_torch[f, c, a, q]`。检查能认出这些典型错误：`w.T`（对正方形卷积核形状是对的，数值却是错的）、
-# 把两个通道轴对调了（Keras `Conv2DTranspose` 的布局）、用 reshape 代替转置。
+# **练习 1.** PyTorch 把 `Conv2d` 的卷积核存成 $(F, C_{in}, K_H, K_W)$（"OIHW"）；Keras 和本课程存成 $(K_H, K_W, C_{in}, F)$（"HWIO"）。写出 `oihw_to_hwio(w)`。算例：一个 $(4, 2, 3, 3)$ 的 PyTorch 卷积核（4 个滤波器，读 2 个通道）变成 $(3, 3, 2, 4)$，并且 `w_keras[a, q, c, f] == w_torch[f, c, a, q]`。检查能认出这些典型错误：`w.T`（对正方形卷积核形状是对的，数值却是错的）、把两个通道轴对调了（Keras `Conv2DTranspose` 的布局）、用 reshape 代替转置。
 
 # %%
 from unet_scratch.exercises.ch06 import (check_count_routing_differences, check_oihw_to_hwio,
@@ -372,10 +336,7 @@ check_oihw_to_hwio(oihw_to_hwio);
 
 
 # %% [markdown] translates="5c670ec54d74"
-# **练习 2.** 写出 `count_routing_differences(a, b)`：$a, b$ 是两个形状为 $(N, H, W, C)$（$H$、$W$ 为偶数）的 float32 激活值，
-# 返回 $2 \times 2$、步幅 2 的池化窗口中，**第一个**最大值（窗口内按行优先顺序，与 TensorFlow 的选法相同）在 $a$ 中和在 $b$ 中
-# 是不同像素的窗口个数。提示：reshape 成 $(N, H/2, 2, W/2, 2, C)$，再把两个窗口轴移到最后。最大*值*变了而胜出的像素没变的窗口不算。
-# 检查能认出这些典型错误：比较最大值、比较并列最大值的集合、把梯度送给最后一个最大值。
+# **练习 2.** 写出 `count_routing_differences(a, b)`：$a, b$ 是两个形状为 $(N, H, W, C)$（$H$、$W$ 为偶数）的 float32 激活值，返回 $2 \times 2$、步幅 2 的池化窗口中，**第一个**最大值（窗口内按行优先顺序，与 TensorFlow 的选法相同）在 $a$ 中和在 $b$ 中是不同像素的窗口个数。提示：reshape 成 $(N, H/2, 2, W/2, 2, C)$，再把两个窗口轴移到最后。最大*值*变了而胜出的像素没变的窗口不算。检查能认出这些典型错误：比较最大值、比较并列最大值的集合、把梯度送给最后一个最大值。
 
 # %%
 def count_routing_differences(a, b):
@@ -393,8 +354,7 @@ check_count_routing_differences(count_routing_differences);
 # %% [markdown] translates="0238393173bc"
 # **练习 3.** 稳定的结论打印的是误差的数量级，而不是它的各位数字。写出 `order_of_magnitude(err)`：满足
 # $10^k \le \text{err} < 10^{k+1}$ 的整数 $k$（所以 $9.7 \times 10^{-7}$ 给出 $-7$：是*向下取整*，不是四舍五入）；误差恰好为 0 时返回
-# `None`。再想一想，为什么用这种方式打印 $9.7 \times 10^{-7}$ 这样的值不好：换一次运行得到 $1.02 \times 10^{-6}$，打印出来就是 $-6$。
-# 检查能认出这些典型错误：四舍五入到最近的整数、向上取整（或者用 `int()`，它把负的对数向零取整）。
+# `None`。再想一想，为什么用这种方式打印 $9.7 \times 10^{-7}$ 这样的值不好：换一次运行得到 $1.02 \times 10^{-6}$，打印出来就是 $-6$。检查能认出这些典型错误：四舍五入到最近的整数、向上取整（或者用 `int()`，它把负的对数向零取整）。
 
 # %%
 def order_of_magnitude(err):
