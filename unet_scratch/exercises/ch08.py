@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Mistake, call_student, check_arrays
+from .base import Mistake, call_student, tr
+from .base import check_arrays as _check_arrays
 
 
 # ------------------------------------------------------------------ 1. resampling image and mask by one field
@@ -26,19 +27,29 @@ def _deformed(image, mask, field, order_mask=0, **kw):
 DEFORM_MISTAKES = [
     Mistake("the mask interpolated like the image (bicubic: values between 0 and 1 at every edge)",
             "resample the mask with order=0 (nearest neighbour), so that it keeps exactly the values {0, 1}",
-            lambda image, mask, field: _deformed(image, mask, field, order_mask=3)),
+            lambda image, mask, field: _deformed(image, mask, field, order_mask=3),
+            zh=('掩码像图像一样做了插值（双三次：每条边缘上都会出现 0 和 1 之间的值）',
+                '用 order=0（最近邻）重采样掩码，这样它的取值仍然恰好是 {0, 1}')),
     Mistake("the mask interpolated bilinearly (order=1: values between 0 and 1 at every edge)",
             "resample the mask with order=0 (nearest neighbour), so that it keeps exactly the values {0, 1}",
-            lambda image, mask, field: _deformed(image, mask, field, order_mask=1)),
+            lambda image, mask, field: _deformed(image, mask, field, order_mask=1),
+            zh=('掩码做了双线性插值（order=1：每条边缘上都会出现 0 和 1 之间的值）',
+                '用 order=0（最近邻）重采样掩码，这样它的取值仍然恰好是 {0, 1}')),
     Mistake("the displacement subtracted (in(y - u_y, x - u_x): the field pushed forward)",
             "out(y, x) reads the input AT (y + u_y, x + u_x): add the field to the output pixel's coordinates",
-            lambda image, mask, field: _deformed(image, mask, field, sign=-1.0)),
+            lambda image, mask, field: _deformed(image, mask, field, sign=-1.0),
+            zh=('减去了位移（in(y - u_y, x - u_x)：把位移场往前推了）',
+                'out(y, x) 读取的是输入在 (y + u_y, x + u_x) 处的值：把位移场加到输出像素的坐标上')),
     Mistake("the field's two components swapped (field[0] applied along x)",
             "field[0] is the displacement along the rows (y), field[1] along the columns (x)",
-            lambda image, mask, field: _deformed(image, mask, field, swap=True)),
+            lambda image, mask, field: _deformed(image, mask, field, swap=True),
+            zh=('把位移场的两个分量弄反了（field[0] 用在了 x 方向上）',
+                'field[0] 是沿行方向（y）的位移，field[1] 是沿列方向（x）的位移')),
     Mistake("zeros brought in at the border (mode='constant')",
             "mirror at the border: map_coordinates(..., mode='reflect')",
-            lambda image, mask, field: _deformed(image, mask, field, mode="constant")),
+            lambda image, mask, field: _deformed(image, mask, field, mode="constant"),
+            zh=("在边界处补进了零（mode='constant'）",
+                "在边界处做镜像：map_coordinates(..., mode='reflect')")),
 ]
 
 
@@ -50,12 +61,13 @@ def check_deform_pair(fn):
     from ..data import load
     images, masks = load("membranes", "train", n=2, size=64)
     cases = []
-    for k, (sigma, label) in enumerate([(scaled_sigma((64, 64)), "membranes 64 x 64, sigma 1.25 px (scaled)"),
-                                        (6.0, "membranes 64 x 64, sigma 6 px")]):
+    for k, (sigma, label) in enumerate([(scaled_sigma((64, 64)), tr("membranes 64 x 64, sigma 1.25 px (scaled)",
+                                                                    "细胞膜 64 x 64，sigma 1.25 像素（缩放后）")),
+                                        (6.0, tr("membranes 64 x 64, sigma 6 px", "细胞膜 64 x 64，sigma 6 像素"))]):
         image, mask = images[k, ..., 0], masks[k, ..., 0]
         field = displacement_field(image.shape, np.random.default_rng(10 + k), sigma=sigma)
         cases.append(((image, mask, field), _deformed(image, mask, field), label))
-    return check_arrays(fn, cases, "deform_pair", rtol=1e-5, atol=1e-6, mistakes=DEFORM_MISTAKES)
+    return _check_arrays(fn, cases, "deform_pair", rtol=1e-5, atol=1e-6, mistakes=DEFORM_MISTAKES)
 
 
 # ------------------------------------------------------------------ 2. one training step
@@ -77,11 +89,22 @@ TRAIN_STEP_MISTAKES = [
     Mistake("the sigmoid applied twice (forward without logits=True, its probabilities fed to "
             "loss_from_logits)",
             "call model.forward(x, training=True, logits=True): loss_from_logits applies the sigmoid itself",
-            lambda before, after, x, t: _bce(_fresh_model(before), x, t, logits=False)),
+            lambda before, after, x, t: _bce(_fresh_model(before), x, t, logits=False),
+            zh=('sigmoid 用了两次（前向传播没有传 logits=True，却把得到的概率交给了 loss_from_logits）',
+                '调用 model.forward(x, training=True, logits=True)：loss_from_logits 自己会做 sigmoid')),
     Mistake("the loss measured after the update",
             "return the loss of the forward pass the gradient came from, computed before optimizer.apply",
-            lambda before, after, x, t: _bce(_fresh_model(after), x, t)),
+            lambda before, after, x, t: _bce(_fresh_model(after), x, t),
+            zh=('在更新之后才计算损失',
+                '返回产生这次梯度的那次前向传播的损失，它要在 optimizer.apply 之前算出')),
 ]
+
+
+# not a wrong loss but weights that did not move: named in the check's own message
+NO_UPDATE = Mistake("a step without an update",
+                    "Call model.backward(dz), then optimizer.apply(model.params, model.grads)",
+                    lambda before, after, x, t: _bce(_fresh_model(before), x, t),
+                    zh=("没有更新的训练步", "先调用 model.backward(dz)，再调用 optimizer.apply(model.params, model.grads)"))
 
 
 def check_train_step(fn):
@@ -101,24 +124,31 @@ def check_train_step(fn):
         ref_loss, dz, _ = loss_from_logits(ref, z, t, loss="bce")
         ref.backward(dz)
         opt_ref.apply(ref.params, ref.grads)
-        label = f"train_step (step {step + 1})"
+        label = tr(f"train_step (step {step + 1})", f"train_step（第 {step + 1} 步）")
         if loss is None:
-            raise AssertionError(f"{label}: your function returned None; return the loss (a float)")
+            raise AssertionError(tr(f"{label}: your function returned None; return the loss (a float)",
+                                    f"{label}：你的函数返回了 None；请返回损失（一个浮点数）"))
         if not np.isclose(float(loss), ref_loss, rtol=1e-5):
             after = {k: v.copy() for k, v in ref.params.items()}
             for mistake in TRAIN_STEP_MISTAKES:
                 if np.isclose(float(loss), mistake.answer(before, after, x, t), rtol=1e-5):
-                    raise AssertionError(f"{label}: your loss is what {mistake.name} gives. {mistake.fix}")
-            raise AssertionError(f"{label}: returned loss {float(loss):.6f}, expected {ref_loss:.6f} (binary "
-                                 "cross-entropy from the logits, before the update)")
-        for name in ref.params:
-            if not np.allclose(mine.params[name], ref.params[name], rtol=1e-5, atol=1e-7):
-                if np.array_equal(mine.params[name], start[name]):
-                    raise AssertionError(f"{label}: {name} did not change: that is what a step without an update "
-                                         "gives. Call model.backward(dz), then optimizer.apply(model.params, "
-                                         "model.grads)")
-                raise AssertionError(f"{label}: {name} differs from the reference step's (backward given dL/dz "
-                                     "of the logits? one apply per step?)")
+                    name, fix = mistake.text()
+                    raise AssertionError(tr(f"{label}: your loss is what {name} gives. {fix}",
+                                            f"{label}：你的损失正是「{name}」会得到的结果。{fix}"))
+            raise AssertionError(tr(f"{label}: returned loss {float(loss):.6f}, expected {ref_loss:.6f} (binary "
+                                    "cross-entropy from the logits, before the update)",
+                                    f"{label}：返回的损失是 {float(loss):.6f}，应为 {ref_loss:.6f}（从 logits 计算、"
+                                    "在更新之前的二元交叉熵）"))
+        for param in ref.params:
+            if not np.allclose(mine.params[param], ref.params[param], rtol=1e-5, atol=1e-7):
+                if np.array_equal(mine.params[param], start[param]):
+                    name, fix = NO_UPDATE.text()
+                    raise AssertionError(tr(f"{label}: {param} did not change: that is what {name} gives. {fix}",
+                                            f"{label}：{param} 没有变化：这正是「{name}」会得到的结果。{fix}"))
+                raise AssertionError(tr(f"{label}: {param} differs from the reference step's (backward given dL/dz "
+                                        "of the logits? one apply per step?)",
+                                        f"{label}：{param} 与参考训练步的结果不同（backward 收到的是对 logits 的 "
+                                        "dL/dz 吗？每一步只调用了一次 apply 吗？）"))
     print("correct: train_step matches the reference step twice in a row (loss and every weight within 1e-5)")
     return True
 
@@ -147,13 +177,19 @@ def _empty_is_zero(p, t):
 DICE_MISTAKES = [
     Mistake("the mean of per-image Dice values",
             "sum the intersections and the sizes over the whole batch first, then divide once",
-            _per_image),
+            _per_image,
+            zh=('各图像 Dice 值的平均',
+                '先在整个批次上分别对交集和大小求和，最后只做一次除法')),
     Mistake("the soft Dice of the probabilities (no threshold)",
             "threshold first: P = probabilities > 0.5, T = targets > 0.5, then count pixels",
-            _soft),
+            _soft,
+            zh=('对概率算的软 Dice（没有阈值化）',
+                '先阈值化：P = probabilities > 0.5，T = targets > 0.5，然后数像素')),
     Mistake("0 for an empty prediction of an empty target",
             "0 / 0: nothing to find and nothing found is a perfect score, return 1.0",
-            _empty_is_zero),
+            _empty_is_zero,
+            zh=('目标为空、预测也为空时返回 0',
+                '0 / 0：没有要找的，也什么都没找到，这是满分：返回 1.0')),
 ]
 
 
@@ -164,8 +200,10 @@ def check_global_dice(fn):
     t = (rng.random((3, 8, 8, 1)) > 0.6).astype(np.float32)
     pred, truth = p > 0.5, t > 0.5
     expected = float(2 * (pred & truth).sum() / (pred.sum() + truth.sum()))
-    return check_arrays(lambda a, b: np.float64(fn(a, b)), [
-        ((p, t), np.float64(expected), "random batch of 3"),
-        ((np.zeros((1, 4, 4, 1)), np.zeros((1, 4, 4, 1))), np.float64(1.0), "empty prediction, empty target"),
-        ((np.ones((1, 4, 4, 1)), np.zeros((1, 4, 4, 1))), np.float64(0.0), "everything predicted, nothing true"),
+    return _check_arrays(lambda a, b: np.float64(fn(a, b)), [
+        ((p, t), np.float64(expected), tr("random batch of 3", "3 张图像的随机批次")),
+        ((np.zeros((1, 4, 4, 1)), np.zeros((1, 4, 4, 1))), np.float64(1.0),
+         tr("empty prediction, empty target", "预测为空，目标为空")),
+        ((np.ones((1, 4, 4, 1)), np.zeros((1, 4, 4, 1))), np.float64(0.0),
+         tr("everything predicted, nothing true", "全部预测为前景，目标全为背景")),
     ], "global_dice", mistakes=DICE_MISTAKES)
