@@ -42,9 +42,10 @@ from unet_scratch import UNet, data, training, metrics
 from unet_scratch.augment import displacement_field, elastic_deform, flip_rotate
 from unet_scratch.inference import predict, load_model
 from unet_scratch.images import overlay
+from unet_scratch.resources import repo_path
 
 us.set_backend("numba")            # the fastest CPU backend (chapter 09); "numpy" gives the same numbers
-RESULTS = "../benchmarks/results"  # the full-length runs, made with benchmarks/training.py
+RESULTS = repo_path("benchmarks/results")  # the full-length runs, made with benchmarks/training.py
 rng = np.random.default_rng(0)
 
 # %% [markdown]

@@ -33,7 +33,6 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # quiet TensorFlow (set before it is 
 
 import inspect
 import json
-from pathlib import Path
 
 import numpy as np
 import matplotlib.pyplot as plt
@@ -41,6 +40,7 @@ import unet_scratch as us
 from unet_scratch import UNet, bench, ops
 from unet_scratch.backend import available_backends, get_backend, set_backend, use_backend
 from unet_scratch.keras_ref import import_tensorflow, import_keras
+from unet_scratch.resources import repo_path
 tf = import_tensorflow(); keras = import_keras()
 tf.get_logger().setLevel("ERROR")          # no retracing notes from the benchmark's tf.functions
 
@@ -478,7 +478,7 @@ print(f"float32 GEMM peak here, now: {bench.gemm_peak_gflops(1024):.0f} GFLOP/s"
 # `conv_strategies`.
 
 # %%
-results = json.loads(Path("../benchmarks/results/bench-full.json").read_text())
+results = json.loads(repo_path("benchmarks/results/bench-full.json").read_text())
 print("top-level keys:", list(results))
 print("machine:", results["meta"]["cpu"], "| cores:", results["meta"]["cores"], "| backends:", results["meta"]["backends"])
 m0 = results["models"][0]
@@ -498,7 +498,7 @@ for m in results["models"]:
 
 # %%
 from IPython.display import Markdown
-report = Path("../benchmarks/results/bench-full.md").read_text()
+report = repo_path("benchmarks/results/bench-full.md").read_text()
 whole_model = report.split("## Whole model")[1].split("\n\n")[1]     # the table after the heading
 Markdown(whole_model)
 
