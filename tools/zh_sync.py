@@ -137,6 +137,15 @@ _EN_PARITY = {"parity_forward": re.compile(r"^forward: all (?P<n>\d+) layer outp
                                             r"within a relative error of (?P<tol>\S+) of Keras's$")}
 
 
+def _english_pattern(key: str) -> re.Pattern:
+    """A regular expression for base.MESSAGES[key]["en"], its {fields} as named groups ({n}: digits)."""
+    from unet_scratch.exercises.base import MESSAGES
+    parts = re.split(r"\{(\w+)\}", MESSAGES[key]["en"])
+    return re.compile("^" + "".join(re.escape(part) if i % 2 == 0 else
+                                    (r"(?P<n>\d+)" if part == "n" else rf"(?P<{part}>.+?)")
+                                    for i, part in enumerate(parts)) + "$")
+
+
 def chinese_verdict(line: str) -> str:
     """An exercise check's English verdict line in Chinese, as the check prints it in the Chinese edition
     (unet_scratch.exercises.base.MESSAGES); any other line unchanged."""
@@ -151,6 +160,9 @@ def chinese_verdict(line: str) -> str:
     for key, pattern in _EN_PARITY.items():
         if m := pattern.match(line):
             return message(key, "zh", n=int(m["n"]), tol=float(m["tol"]))
+    for key in ("correct_he_normal", "correct_glorot_uniform"):        # chapter 05b's initialiser checks
+        if m := _english_pattern(key).match(line):
+            return message(key, "zh", n=int(m["n"]), err=m["err"])
     return line
 
 

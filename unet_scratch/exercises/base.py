@@ -103,6 +103,19 @@ MESSAGES = {
     "parity_backward": {
         "en": "backward (teacher-forced): all {n} weight gradients within a relative error of {tol:g} of Keras's",
         "zh": "正确：反向传播（教师强制）的全部 {n} 个权重梯度与 Keras 的相对误差都在 {tol:g} 之内"},
+    # the verdicts of chapter 05b's initialiser checks (statistics of large samples); err: "< 1 %" ...
+    "correct_he_normal": {
+        "en": "correct: he_normal passes {n} shapes (variance within 3 % of the expected 2 / fan_in, mean 0, "
+              "largest |w| near the truncation bound 2 sqrt(2 / fan_in) / 0.8796 and not beyond; largest "
+              "variance error {err})",
+        "zh": "正确：he_normal 通过了全部 {n} 个形状（方差与期望值 2 / fan_in 相差在 3 % 以内，均值为 0，最大的 |w| "
+              "接近截断界 2 sqrt(2 / fan_in) / 0.8796 且不超过它；最大方差误差 {err}）"},
+    "correct_glorot_uniform": {
+        "en": "correct: glorot_uniform passes {n} shapes (variance within 3 % of the expected 2 / (fan_in + "
+              "fan_out), mean 0, largest |w| near the limit sqrt(6 / (fan_in + fan_out)) and not beyond; largest "
+              "variance error {err})",
+        "zh": "正确：glorot_uniform 通过了全部 {n} 个形状（方差与期望值 2 / (fan_in + fan_out) 相差在 3 % 以内，均值为 0，"
+              "最大的 |w| 接近界限 sqrt(6 / (fan_in + fan_out)) 且不超过它；最大方差误差 {err}）"},
 }
 
 
