@@ -160,9 +160,10 @@ def chinese_verdict(line: str) -> str:
     for key, pattern in _EN_PARITY.items():
         if m := pattern.match(line):
             return message(key, "zh", n=int(m["n"]), tol=float(m["tol"]))
-    for key in ("correct_he_normal", "correct_glorot_uniform"):        # chapter 05b's initialiser checks
+    for key in ("correct_he_normal", "correct_glorot_uniform",         # chapter 05b's initialiser checks
+                "correct_train_step"):                                 # chapter 08's check_train_step
         if m := _english_pattern(key).match(line):
-            return message(key, "zh", n=int(m["n"]), err=m["err"])
+            return message(key, "zh", **{k: int(v) if k == "n" else v for k, v in m.groupdict().items()})
     return line
 
 

@@ -116,6 +116,10 @@ MESSAGES = {
               "variance error {err})",
         "zh": "正确：glorot_uniform 通过了全部 {n} 个形状（方差与期望值 2 / (fan_in + fan_out) 相差在 3 % 以内，均值为 0，"
               "最大的 |w| 接近界限 sqrt(6 / (fan_in + fan_out)) 且不超过它；最大方差误差 {err}）"},
+    # the verdict of chapter 08's check_train_step (two steps next to the reference step)
+    "correct_train_step": {
+        "en": "correct: train_step matches the reference step twice in a row (loss and every weight within 1e-5)",
+        "zh": "正确：train_step 连续两步都与参考训练步一致（损失和每一个权重都在 1e-5 之内）"},
 }
 
 

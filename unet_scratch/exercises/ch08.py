@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Mistake, call_student, tr
+from .base import Mistake, call_student, message, tr
 from .base import check_arrays as _check_arrays
 
 
@@ -149,7 +149,7 @@ def check_train_step(fn):
                                         "of the logits? one apply per step?)",
                                         f"{label}：{param} 与参考训练步的结果不同（backward 收到的是对 logits 的 "
                                         "dL/dz 吗？每一步只调用了一次 apply 吗？）"))
-    print("correct: train_step matches the reference step twice in a row (loss and every weight within 1e-5)")
+    print(message("correct_train_step"))
     return True
 
 
