@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.upsample import upsample2d, upsample2d_backward
-from .base import Mistake
+from .base import Mistake, tr
 from .base import check_arrays as _check_arrays
 
 
@@ -32,7 +32,7 @@ UPSAMPLE_BACKWARD_MISTAKES = [
             "all four output pixels of a block are copies of the same x pixel, so all four gradients flow back "
             "to it: reshape dy to (N, H, 2, W, 2, C) and sum axes 2 and 4",
             lambda dy: dy[:, ::2, ::2, :],
-            zh=("取子样 dy[:, ::2, ::2]（每个 2x2 块只取了一个像素，而不是四个之和）",
+            zh=("隔点抽样 dy[:, ::2, ::2]（每个 2x2 块只取了一个像素，而不是四个之和）",
                 "一个块里的四个输出像素都是同一个 x 像素的副本，所以四份梯度都要流回它：把 dy 变形为 "
                 "(N, H, 2, W, 2, C)，再对第 2、4 轴求和")),
     Mistake("the block mean (the sum divided by 4)",
@@ -70,11 +70,14 @@ def _cases():
     """(args, expected dx, label): the chapter's worked example first, then random gradients."""
     worked = np.arange(24, dtype=np.float64).reshape(1, 4, 6, 1)          # the example in the chapter's text
     rng = np.random.default_rng(66)
-    shapes = [((2, 6, 8, 3), np.float64, "random float64 dy, 2 images, 6x8 -> 3x4, 3 channels"),
-              ((1, 10, 4, 2), np.float32, "random float32 dy, 10x4 -> 5x2, 2 channels"),
-              ((3, 2, 2, 4), np.float64, "a single 2x2 block per image and channel")]
+    shapes = [((2, 6, 8, 3), np.float64, tr("random float64 dy, 2 images, 6x8 -> 3x4, 3 channels",
+                                            "随机的 float64 dy，2 幅图像，6x8 -> 3x4，3 个通道")),
+              ((1, 10, 4, 2), np.float32, tr("random float32 dy, 10x4 -> 5x2, 2 channels",
+                                             "随机的 float32 dy，10x4 -> 5x2，2 个通道")),
+              ((3, 2, 2, 4), np.float64, tr("a single 2x2 block per image and channel",
+                                            "每幅图像、每个通道只有一个 2x2 块"))]
     cases = [((worked,), upsample2d_backward(worked, ((1, 2, 3, 1), (2, 2))),
-              "the worked example: dy = 0..23 as 4x6")]
+              tr("the worked example: dy = 0..23 as 4x6", "正文的算例：dy = 0..23，排成 4x6"))]
     for shape, dtype, label in shapes:
         dy = rng.standard_normal(shape).astype(dtype)
         n, h2, w2, c = shape
