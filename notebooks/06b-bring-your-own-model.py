@@ -314,7 +314,7 @@ def zhixuhao_unet(pretrained_weights = None,input_size = (256,256,1)):
 
 # %% [markdown]
 # The same `from_keras` reads it; the configuration it finds differs from the article's model in exactly
-# the four places of the table:
+# four places: the table's three options and the initializer:
 
 # %%
 kz = zhixuhao_unet(input_size=(SIZE, SIZE, 1))
@@ -494,8 +494,8 @@ except NotImplementedError:
 # ## 4. Transfers are verified
 #
 # Names and shapes are not enough to know that a transfer worked. A Keras U-Net whose layers carry the scratch
-# names but concatenate `[skip, up]`, loaded into a scratch model that concatenates `[up, skip]`, has the same
-# weights with the same shapes: a copy by name succeeds and the two models then disagree. So every transfer
+# names but concatenate `[skip, up]`, paired with a scratch model that concatenates `[up, skip]`, has the same
+# weights with the same shapes: a copy by name, in either direction, succeeds and the two models then disagree. So every transfer
 # (`from_keras`, `to_keras`, and PyTorch's `to_torch`, `from_torch`) runs both models once on a probe image
 # and refuses a mismatch, naming the first layer whose output differs (small models here: the check is the
 # same at any width):

@@ -274,8 +274,8 @@ def zhixuhao_unet(pretrained_weights = None,input_size = (256,256,1)):
     return model
 
 
-# %% [markdown] translates="ff666478cc98"
-# 同一个 `from_keras` 也能读它；它找到的配置与原文的模型恰好在上面说的四处不同：
+# %% [markdown] translates="f68b32f9b587"
+# 同一个 `from_keras` 也能读它；它找到的配置与原文的模型恰好有四处不同：表里的三个选项，加上初始化方式：
 
 # %%
 kz = zhixuhao_unet(input_size=(SIZE, SIZE, 1))
@@ -413,12 +413,12 @@ try:
 except NotImplementedError:
     print("backward: your upsample_backward is not implemented yet (the exercise above)")
 
-# %% [markdown] translates="33d1ad3abe85"
+# %% [markdown] translates="a312ab9b843f"
 # `UNet(upsampling="resize_conv")` 的反向传播经过 `ops.upsample2d_backward`，也是同样的求和；它在整个网络上的 float64 梯度检验（gradient check）在 `tests/test_model.py` 里。
 #
 # ## 4. 权重搬运都要验证
 #
-# 只凭名字和形状，不能断定权重搬运成功了。设想一个 Keras U-Net，各层用的是从零实现的名字，拼接顺序却是 `[skip, up]`；它与一个按 `[up, skip]` 拼接的从零实现模型之间互相搬运权重，权重一样，形状也一样：按名字复制会成功，两个模型却算出不同的结果。所以每一次权重搬运（`from_keras`、`to_keras`，以及 PyTorch 的 `to_torch`、`from_torch`）都让两个模型在一幅探测图像上各运行一次，不一致就拒绝，并指出输出不同的第一层（这里用小模型：检查在任何宽度下都一样）：
+# 只凭名字和形状，不能断定权重搬运成功了。设想一个 Keras U-Net，各层用的是从零实现的名字，拼接顺序却是 `[skip, up]`；它与一个按 `[up, skip]` 拼接的从零实现模型配成一对，权重一样，形状也一样：无论往哪个方向按名字复制都会成功，两个模型却算出不同的结果。所以每一次权重搬运（`from_keras`、`to_keras`，以及 PyTorch 的 `to_torch`、`from_torch`）都让两个模型在一幅探测图像上各运行一次，不一致就拒绝，并指出输出不同的第一层（这里用小模型：检查在任何宽度下都一样）：
 
 # %%
 mine = UNet(input_shape=(16, 16, 1), base_filters=4, depth=2, seed=0)                  # [up, skip]
