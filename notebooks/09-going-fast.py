@@ -415,8 +415,8 @@ check_conv_flops(conv_flops);
 
 
 # %% [markdown]
-# The benchmark counts FLOPs the same way (`bench.forward_gflop`), summed over the 23 convolutions and 4
-# transposed convolutions of the article's model; the tests check the total, 96.2 GFLOP per $256 \times 256$
+# The benchmark counts FLOPs the same way (`bench.forward_gflop`), summed over the 19 convolutions and 4
+# transposed convolutions of the article's model (23 conv layers, as the paper counts them); the tests check the total, 96.2 GFLOP per $256 \times 256$
 # image. Per layer (computed with the package's own count, not the exercise), every conv with many channels
 # does far more arithmetic per byte than memory can starve; only the first conv ($C = 1$) and the $1\times1$
 # head are memory-bound:

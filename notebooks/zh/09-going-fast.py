@@ -347,8 +347,8 @@ def conv_flops(h, w, c, f, k):
 check_conv_flops(conv_flops);
 
 
-# %% [markdown] translates="3a5c3ba21a0f"
-# 基准测试用同样的方法数 FLOPs（`bench.forward_gflop`），对原文模型的全部卷积层求和：19 个卷积和 4 个转置卷积；测试检查总数，每张 $256 \times 256$ 图像 96.2 GFLOP。逐层来看（用本库自己的计数，而不是练习里的），通道多的卷积每字节的计算量都很大，远不至于被内存拖慢；只有第一个卷积（$C = 1$）和 $1\times1$ 输出层受内存带宽限制：
+# %% [markdown] translates="6e7e74bda221"
+# 基准测试用同样的方法数 FLOPs（`bench.forward_gflop`），对原文模型的全部卷积层求和：19 个卷积和 4 个转置卷积（按论文的算法，共 23 个卷积层）；测试检查总数，每张 $256 \times 256$ 图像 96.2 GFLOP。逐层来看（用本库自己的计数，而不是练习里的），通道多的卷积每字节的计算量都很大，远不至于被内存拖慢；只有第一个卷积（$C = 1$）和 $1\times1$ 输出层受内存带宽限制：
 
 # %%
 seed = UNet(input_shape=(256, 256, 1), seed=0)
