@@ -2,8 +2,10 @@
 float32 and float64, then the whole U-Net with ``set_backend("numba")`` against ``"numpy"``.
 
 Tolerances (``assert_same``): float32 rtol = atol = 1e-5, float64 rtol = atol = 1e-12; dtypes must match.
-The reference itself is checked by finite differences and against Keras; here one float64 gradient check
-per op family confirms the fast backward directly (norm-based rel_error < 1e-7).
+The direct kernels (``numba_direct.py``, register tiles from ``numba_simd.py``) sum in another order than
+BLAS, so they are held to the same numbers relative to the output's scale (``assert_close``: atol = tol x
+max |expected|). The reference itself is checked by finite differences and against Keras; here one float64
+gradient check per op family confirms the fast backward directly (norm-based rel_error < 1e-7).
 """
 import numpy as np
 import pytest
@@ -15,14 +17,40 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 import unet_scratch.ops as ref  # noqa: E402
 from unet_scratch import UNet, backend, use_backend  # noqa: E402
 from unet_scratch.gradcheck import numeric_gradient, rel_error  # noqa: E402
-from unet_scratch.kernels import numba_conv, numba_loops, numba_ops as nb, numba_winograd  # noqa: E402
-from conftest import assert_same  # noqa: E402  (tests/conftest.py: dtype, shape, TOL by dtype)
+from unet_scratch.kernels import (numba_conv, numba_direct as direct, numba_loops, numba_ops as nb,  # noqa: E402
+                                  numba_simd, numba_winograd)
+from conftest import TOL, assert_same  # noqa: E402  (tests/conftest.py: dtype, shape, TOL by dtype)
 
 GRADCHECK_TOL = 1e-7
 
 
 def _rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
+
+
+def assert_close(actual, expected):
+    """Same dtype and shape; |actual - expected| <= tol * (max |expected| + |expected|), tol = TOL[dtype]
+    (1e-5 float32, 1e-12 float64): rtol = atol = tol relative to the output's scale. Tuples recurse."""
+    if isinstance(expected, (tuple, list)):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert_close(a, e)
+        return
+    if expected is None:
+        assert actual is None
+        return
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape, (actual.dtype, actual.shape)
+    t = TOL[np.dtype(expected.dtype)]
+    np.testing.assert_allclose(actual, expected, rtol=t, atol=t * float(np.abs(expected).max(initial=0.0)))
+
+
+def test_assert_close_catches_a_wrong_answer(rng):
+    y = _rand(rng, (2, 3, 4, 5), np.float32) * 100
+    assert_close(y + 1e-4, y)                                    # 1e-6 of the scale: rounding
+    with pytest.raises(AssertionError):
+        assert_close(y + 2e-2 * (np.arange(y.size).reshape(y.shape) == 7), y)   # one wrong number
+    with pytest.raises(AssertionError):
+        assert_close(y.astype(np.float64), y)
 
 
 def test_assert_same_catches_a_wrong_answer(rng):
@@ -71,7 +99,8 @@ def test_conv2d_in_many_chunks(rng, monkeypatch, strides):
 
 @pytest.fixture
 def winograd_everywhere(monkeypatch):
-    """Winograd for every 3x3 stride-1 conv, however small, in blocks of one tile row."""
+    """Winograd for every 3x3 stride-1 conv, however small, in blocks of one tile row (direct kernels off)."""
+    monkeypatch.setattr(nb, "DIRECT", False)
     monkeypatch.setattr(numba_winograd, "MIN_CHANNELS", 1)
     monkeypatch.setattr(numba_winograd, "MIN_IMAGE_TILES", 1)
     monkeypatch.setattr(numba_winograd, "CHUNK_BYTES", 1)
@@ -113,9 +142,11 @@ def test_winograd_conv_matches_reference(rng, winograd_everywhere, dtype, paddin
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_on_a_seed_model_layer(rng, dtype):
-    """At its real thresholds, on a 64 x 64 x 32 -> 32 layer with He-scaled weights: Winograd is chosen,
-    and stays within the float tolerance of the reference (float32: about 5e-7 relative, see the module)."""
+def test_winograd_on_a_seed_model_layer(rng, monkeypatch, dtype):
+    """At its real thresholds, on a 64 x 64 x 32 -> 32 layer with He-scaled weights: Winograd is chosen
+    (when the direct kernels are off: they take this layer), and stays within the float tolerance of the
+    reference (float32: about 5e-7 relative, see the module)."""
+    monkeypatch.setattr(nb, "DIRECT", False)
     c = f = 32
     assert numba_winograd.use_winograd((3, 3), (1, 1), c, f, (64, 64))
     assert not numba_winograd.use_winograd((3, 3), (1, 1), 1, f, (64, 64))      # the first layer
@@ -298,6 +329,170 @@ def test_bad_input_gives_the_reference_errors(rng):
     _, cache = nb.maxpool2d(x, 2)
     with pytest.raises(ValueError, match="pooled shape"):
         nb.maxpool2d_backward(np.ones((1, 3, 3, 2), np.float32), cache)
+
+
+# ----------------------------------------------------------------------------- direct kernels
+
+
+L32, L64 = numba_simd.lanes(np.float32), numba_simd.lanes(np.float64)   # 16 / 8 with AVX-512, 8 / 4 with AVX2
+
+
+@pytest.fixture
+def small_blocks_two_threads(monkeypatch):
+    """The direct kernels split every op across two threads and work one row (or a few pixels) at a time."""
+    monkeypatch.setenv("UNET_SCRATCH_THREADS", "2")
+    monkeypatch.setattr(direct, "MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(direct, "CACHE_BYTES", 1)
+    monkeypatch.setattr(direct, "SUM_PIXELS", 3)
+
+
+def test_fma_tile_computes_its_definition(rng):
+    """One call of the register tile against its definition (numba_simd's docstring) written in NumPy:
+    R x V outputs, nseg segments of seglen terms, strides, an initial value, then accumulate=True."""
+    from numba import njit
+
+    @njit
+    def call(a, sega, segb, b, out, init, accumulate):
+        numba_simd.fma_tile(3, 2, a, 5, 7, sega, segb, 2, 4, 3, b, 1, 2 * L64 + 3, out, 2, 2 * L64 + 1,
+                            init, accumulate)
+
+    @njit
+    def call_empty(a, sega, b, out, init):
+        numba_simd.fma_tile(1, 2, a, 0, 1, sega, sega, 0, 4, 1, b, 0, 1, out, 0, 1, init, False)
+    a, b = _rand(rng, 200, np.float64), _rand(rng, (12, 2 * L64 + 3), np.float64)
+    sega, segb = np.array([0, 40]), np.array([0, 6])
+    init = _rand(rng, 2 * L64, np.float64)
+    expected = np.zeros((3, 2 * L64)) + init
+    for r in range(3):
+        for s in range(2):
+            for t in range(4):
+                expected[r] += a[5 + 7 * r + sega[s] + 3 * t] * b.reshape(-1)[1 + (segb[s] + t) * (2 * L64 + 3):][:2 * L64]
+    out = np.full(2 + 3 * (2 * L64 + 1) + 2 * L64, 7.0)
+    call(a, sega, segb, b, out, init, False)
+    got = np.stack([out[2 + r * (2 * L64 + 1):][:2 * L64] for r in range(3)])
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-14)
+    assert out[0] == out[1] == 7.0                              # nothing written outside the tile
+    call(a, sega, segb, b, out, init, True)                     # accumulate: out += the same sums
+    got = np.stack([out[2 + r * (2 * L64 + 1):][:2 * L64] for r in range(3)])
+    np.testing.assert_allclose(got, 2 * expected, rtol=1e-14, atol=1e-14)
+    empty = np.zeros_like(out)
+    call_empty(a, sega, b, empty, init)                         # no segment: the output is the initial value
+    np.testing.assert_array_equal(empty[:2 * L64], init)
+
+
+def _direct_case(rng, dtype, shape, kernel, f, strides, padding):
+    x, w, b = _rand(rng, shape, dtype), _rand(rng, (*kernel, shape[3], f), dtype), _rand(rng, (f,), dtype)
+    y, cache = nb.conv2d(x, w, b, strides, padding)
+    assert cache.get("direct"), "the direct kernels should take this conv"
+    y_ref, cache_ref = ref.conv2d(x, w, b, strides, padding)
+    dy = _rand(rng, y.shape, dtype)
+    return (y, nb.conv2d_backward(dy, cache)), (y_ref, ref.conv2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel,strides", [((3, 3), (1, 1)), ((3, 3), (2, 2)), ((2, 2), (1, 1)),
+                                            ((5, 3), (2, 1)), ((3, 2), (1, 2))])
+@pytest.mark.parametrize("vectors", [1, 3])                    # F = L or 3L: two-vector tiles, then one
+def test_direct_conv_matches_reference(rng, small_blocks_two_threads, dtype, padding, kernel, strides, vectors):
+    """Odd sizes (tiles of 8 pixels plus single ones), C = 3 (dx by col2im) and C = L (dx by the direct conv
+    of dy with the flipped kernel, stride 1), one-row blocks split across two threads: forward, dx, dw, db."""
+    lanes = numba_simd.lanes(dtype)
+    for c in (3, lanes):
+        got, expected = _direct_case(rng, dtype, (2, 11, 13, c), kernel, vectors * lanes, strides, padding)
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_conv_at_the_real_block_sizes(rng, dtype):
+    """The course's first two layers' shapes (C = 1 and C = 16 -> 16 at 128 x 128 would be slow here: the
+    same shapes at 40 x 36, batch 3), with the module's own block sizes and threads."""
+    lanes = numba_simd.lanes(dtype)
+    for c, f in ((1, lanes), (lanes, 2 * lanes), (2 * lanes, lanes)):
+        got, expected = _direct_case(rng, dtype, (3, 40, 36, c), (3, 3), f, (1, 1), "same")
+        assert_close(got, expected)
+
+
+def test_direct_results_do_not_depend_on_the_threads(rng, monkeypatch):
+    """Rows are independent and the weight gradient is summed in WGRAD_PARTS fixed blocks: one thread and
+    two give the same bits."""
+    x, w = _rand(rng, (2, 24, 20, L32), np.float32), _rand(rng, (3, 3, L32, 2 * L32), np.float32)
+    monkeypatch.setattr(direct, "MIN_PARALLEL_MACS", 0)
+    results = []
+    for n_threads in ("1", "2"):
+        monkeypatch.setenv("UNET_SCRATCH_THREADS", n_threads)
+        y, cache = nb.conv2d(x, w, None, 1, "same")
+        results.append((y, *nb.conv2d_backward(y, cache)[:2]))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_direct_dispatch():
+    """Small filters banks go direct; the seed model's wide layers, 1x1 convs and F off the vector width do not."""
+    assert direct.use_direct((3, 3), 16, 16, (128, 128), np.float32)
+    assert direct.use_direct((3, 3), 128, 128, (16, 16), np.float32)          # the course's bottleneck
+    assert not direct.use_direct((3, 3), 128, 128, (128, 128), np.float32)    # seed: Winograd is faster
+    assert not direct.use_direct((3, 3), 512, 512, (32, 32), np.float32)
+    assert not direct.use_direct((1, 1), 16, 16, (128, 128), np.float32)
+    assert not direct.use_direct((3, 3), 16, L32 + 1, (32, 32), np.float32)
+    assert not direct.use_direct((3, 3), 16, 16, (32, 32), np.float16)
+
+
+def test_direct_gradcheck_float64(rng):
+    """Finite differences on the direct kernels (x, w, b) with C and F multiples of the vector width."""
+    args = (_rand(rng, (1, 5, 6, L64), np.float64), _rand(rng, (3, 3, L64, L64), np.float64),
+            _rand(rng, (L64,), np.float64), 1, "same")
+    assert nb.conv2d(*args)[1].get("direct")
+    dy = _rand(rng, nb.conv2d(*args)[0].shape, np.float64)
+    for wrt, index in [(0, 0), (1, 1), (2, 2)]:
+        assert _gradcheck(nb.conv2d, nb.conv2d_backward, args, dy, wrt, index) < GRADCHECK_TOL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [3, "lanes"])                    # dx by one GEMM / by the direct kernel
+def test_direct_upconv_matches_reference(rng, small_blocks_two_threads, dtype, c):
+    lanes = numba_simd.lanes(dtype)
+    c = lanes if c == "lanes" else c
+    for f in (lanes, 3 * lanes):
+        x, w, b = _rand(rng, (2, 5, 11, c), dtype), _rand(rng, (2, 2, f, c), dtype), _rand(rng, (f,), dtype)
+        y, cache = nb.conv2d_transpose(x, w, b, 2, "same")
+        assert cache.get("direct")
+        y_ref, cache_ref = ref.conv2d_transpose(x, w, b, 2, "same")
+        dy = _rand(rng, y.shape, dtype)
+        assert_close((y, nb.conv2d_transpose_backward(dy, cache)),
+                     (y_ref, ref.conv2d_transpose_backward(dy, cache_ref)))
+
+
+def test_direct_upconv_gradcheck_float64(rng):
+    args = (_rand(rng, (1, 3, 4, L64), np.float64), _rand(rng, (2, 2, L64, L64), np.float64),
+            _rand(rng, (L64,), np.float64), 2, "same")
+    assert nb.conv2d_transpose(*args)[1].get("direct")
+    dy = _rand(rng, nb.conv2d_transpose(*args)[0].shape, np.float64)
+    for wrt, index in [(0, 0), (1, 1), (2, 2)]:
+        assert _gradcheck(nb.conv2d_transpose, nb.conv2d_transpose_backward, args, dy, wrt, index) < GRADCHECK_TOL
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_unet_on_the_direct_kernels_equals_numpy(dtype):
+    """A U-Net whose convs and up-convs all fit the vector width (base = L filters): every conv except the
+    1-filter head runs the direct kernels, forward and backward, against the NumPy reference."""
+    lanes = numba_simd.lanes(dtype)
+    kw = dict(input_shape=(16, 16, 2), base_filters=lanes, depth=2, seed=3, dtype=dtype)
+    outs = []
+    for name in ("numpy", "numba"):
+        model = UNet(**kw)
+        x = np.random.default_rng(1).standard_normal((2, 16, 16, 2)).astype(dtype)
+        with use_backend(name):
+            y = model.forward(x, training=True)
+            if name == "numba":                                 # the caches say which kernels ran
+                assert all(layer._cache[0].get("direct") for layer in model.layers
+                           if type(layer).__name__ in ("Conv2D", "Conv2DTranspose") and layer.name != "head")
+            dx = model.backward(np.random.default_rng(2).standard_normal(y.shape).astype(dtype))
+        outs.append((y, dx, {k: v.copy() for k, v in model.grads.items()}))
+    (y_ref, dx_ref, g_ref), (y, dx, g) = outs
+    assert_close((y, dx), (y_ref, dx_ref))
+    for name in g_ref:
+        assert_close(g[name], g_ref[name])
 
 
 def _run_unet(name, dtype, padding, size):

@@ -38,11 +38,13 @@ from unet_scratch.ops.conv_transpose import transpose_output_shape
 from unet_scratch import ops as _ref
 
 from . import numba_loops as loops
+from . import numba_direct as direct
 from .numba_conv import (conv_backward_gemm, conv_forward_gemm, conv_geometry,
-                         conv_input_gradient_gemm, conv_weight_gradient_gemm)
+                         conv_input_gradient_gemm, conv_weight_gradient_gemm, flipped_kernel_matrix)
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))   # what the compiled loops are built for
+DIRECT = True        # convs whose filters fill vector registers by the direct kernels (numba_direct.py)
 
 
 def _as(a, dtype):
@@ -71,9 +73,12 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
     b = None if b is None else _as(b, dtype)
     kh, kw, c, f = w.shape
     oh, ow, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
-    y = conv_forward_gemm(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b=b)
     cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding,
              "pads": (pad_h, pad_w), "fast": True}
+    if DIRECT and direct.use_direct((kh, kw), c, f, (oh, ow), dtype):
+        cache["direct"] = True
+        return direct.conv_direct(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b), cache
+    y = conv_forward_gemm(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b=b)
     return y, cache
 
 
@@ -86,9 +91,28 @@ def conv2d_backward(dy, cache):
     check_dy_shape(dy, expected, f"for an input of shape {x.shape}, kernel {w.shape}, strides {strides}, "
                                  f"padding {cache['padding']!r}")
     dy = _as(dy, x.dtype)
-    dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
+    if cache.get("direct"):
+        dx, dw = _conv_backward_direct(x, dy, w, strides, pads)
+    else:
+        dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     return dx, dw, db
+
+
+def _conv_backward_direct(x, dy, w, strides, pads):
+    """(dx, dw) of a conv whose forward ran the direct kernels: dw by ``weight_gradient_direct``; dx, for
+    stride 1 with C a multiple of the vector width, as the direct conv of dy padded by (KH-1-top, ...) with
+    the flipped kernel, else by ``conv_input_gradient_gemm``."""
+    kh, kw, c, f = w.shape
+    dw = direct.weight_gradient_direct(x, dy, (kh, kw), strides, pads)
+    if strides == (1, 1) and direct.use_direct((kh, kw), f, c, x.shape[1:3], x.dtype):
+        (top, bottom), (left, right) = pads
+        flipped = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
+        dx = direct.conv_direct(dy, np.ascontiguousarray(flipped_kernel_matrix(w)), (kh, kw), (1, 1),
+                                flipped, x.shape[1:3])
+    else:
+        dx = conv_input_gradient_gemm(dy, w, x.shape, strides, pads)
+    return dx, dw
 
 
 # ----------------------------------------------------------------------------- conv2d_transpose
@@ -111,6 +135,9 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
     kh, kw, f, c = w.shape
     y_shape = transpose_output_shape(x.shape, w.shape, strides, padding)
     cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding, "fast": True}
+    if (kh, kw) == strides and DIRECT and direct.use_direct_upconv(c, f, dtype):
+        cache["direct"] = True
+        return direct.upconv_direct(x, w, b), cache
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
         z = x.reshape(-1, c) @ w.reshape(kh * kw * f, c).T             # (N*H*W, KH*KW*F)
@@ -136,6 +163,14 @@ def conv2d_transpose_backward(dy, cache):
     x, w, strides, padding = cache["x"], cache["w"], cache["strides"], cache["padding"]
     check_dy_shape(dy, transpose_output_shape(x.shape, w.shape, strides, padding))
     kh, kw, f, c = w.shape
+    if cache.get("direct"):
+        dy = _as(dy, x.dtype)
+        dx, dw = direct.upconv_backward_direct(dy, x, w)
+        if dx is None:                                  # C not a multiple of the vector width: one GEMM
+            dz = np.empty((*x.shape[:3], kh * kw * f), dtype=x.dtype)
+            loops.space_to_depth(dy, kh, kw, dz)
+            dx = (dz.reshape(-1, kh * kw * f) @ w.reshape(kh * kw * f, c)).reshape(x.shape)
+        return dx, dw, dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
         dz = np.empty((n, h, wd, kh * kw * f), dtype=x.dtype)

@@ -1,0 +1,430 @@
+"""Direct convolutions on the CPU: no im2col buffer, the multiply-adds in registers, rows split across cores.
+
+The im2col route (``numba_conv.py``) copies every input pixel KH*KW times into a cols matrix and hands BLAS a
+product whose width is the number of filters. With the course's 16-128 channels that copy, and BLAS on
+matrices 16 or 32 columns wide, cost more than the arithmetic: 20-60 GFLOP/s per core on the 128 x 128 layers.
+Here each output row is computed straight from the (zero-padded) input by ``numba_simd.fma_tile``, which
+keeps a block of R pixels x V vectors of filters in registers while it runs over the kernel rows and the
+(kernel column, channel) pairs, which NHWC stores next to each other:
+
+    y[n, i, j, f] = b[f] + sum over a < KH of  sum over u < KW*C of
+                    x_pad[n, i*sh + a, j*sw + u // C, u % C] * W[a*KW*C + u, f]
+
+    forward      conv_direct(x, w, b, strides, pads)          y
+    input grad.  the forward conv of dy (padded by KH-1-top ...) with the flipped kernel (stride 1)
+    weight grad. weight_gradient_direct(x_pad, dy, ...)      dW[a, q, c, f] = sum over pixels of
+                 x_pad[n, i*sh + a, j*sw + q, c] * dy[n, i, j, f]: the same tile with channels c in the
+                 register block and the pixels as the reduction, over blocks of rows that stay in cache
+
+When it applies (``use_direct``): the filters are a multiple of the vector width (16 float32 numbers with
+AVX-512, 8 with AVX2) and the kernel is larger than 1x1 (a 1x1 conv is a plain matrix product).
+
+Cores. Output rows are independent, so the forward pass and the input gradient split them into one block per
+core and run the blocks in Python threads (the kernels release the GIL); a block's numbers do not depend on
+how many blocks there are. The weight gradient is a sum over all rows: it is always split into
+``WGRAD_PARTS`` blocks (whatever the machine), each summed into its own buffer in a fixed order and the
+buffers added in a fixed order, so the result is the same on every machine and on every run. No BLAS runs
+here, so nothing competes with OpenBLAS's own threads. ``UNET_SCRATCH_THREADS=1`` runs everything in the
+calling thread.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit
+
+from .numba_loops import PARALLEL
+from .numba_simd import VECTOR_BITS, fma_tile, lanes
+
+_jit = dict(cache=not PARALLEL, nogil=True)
+WIDE_REGISTERS = VECTOR_BITS >= 512    # AVX-512: 32 vector registers (AVX2: 16), so larger tiles fit
+
+WGRAD_PARTS = 2                 # the weight gradient's fixed split (see the module docstring)
+CACHE_BYTES = 512 << 10         # rows of x and dy per weight-gradient block: about half a core's L2
+SUM_PIXELS = 256                # ... and at most about this many pixels summed in registers before they are
+                                # added to dW (shorter float32 sums: rounding like a blocked BLAS product)
+MIN_PARALLEL_MACS = 1 << 20     # below this, one thread (a thread hand-off costs ~20-50 us)
+MAX_WEIGHTS = 8192              # C*F of the convs the direct kernels take (see use_direct) ...
+MAX_WEIGHTS_SMALL_IMAGE = 16384  # ... and on images of at most SMALL_IMAGE pixels
+SMALL_IMAGE = 64 * 64
+
+
+def threads() -> int:
+    """Threads for the direct kernels: UNET_SCRATCH_THREADS if set, else the cores this process may use."""
+    env = os.environ.get("UNET_SCRATCH_THREADS")
+    if env:
+        return max(1, int(env))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_pool = None
+
+
+def run_parts(kernel, parts):
+    """kernel(*args) for each args tuple in parts: the first in this thread, the others in a thread pool
+    (one thread per core); returns when all are done. Exceptions propagate."""
+    global _pool
+    if len(parts) == 1 or threads() == 1:
+        for args in parts:
+            kernel(*args)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, threads() - 1), thread_name_prefix="unet-scratch")
+    futures = [_pool.submit(kernel, *args) for args in parts[1:]]
+    kernel(*parts[0])
+    for future in futures:
+        future.result()
+
+
+def split(n, parts):
+    """[(start, stop)] of ``parts`` nearly equal contiguous blocks of range(n) (empty blocks dropped)."""
+    edges = [n * k // parts for k in range(parts + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(parts) if edges[k + 1] > edges[k]]
+
+
+def use_direct(kernel_hw, c, f, out_hw, dtype) -> bool:
+    """True when the direct kernels should run a conv with C inputs, F filters and an OH x OW output: F a
+    multiple of the vector width, a kernel larger than 1x1 (that is a plain matrix product), and weights
+    small enough to stay in cache: C*F <= MAX_WEIGHTS, or <= MAX_WEIGHTS_SMALL_IMAGE on images of at most
+    SMALL_IMAGE pixels. Wider layers (the seed model's 128-1024 channels) go to Winograd or im2col + BLAS,
+    which measured faster there (benchmarks/README.md)."""
+    if tuple(kernel_hw) == (1, 1) or f % lanes(dtype) or np.dtype(dtype) not in (np.float32, np.float64):
+        return False
+    return c * f <= MAX_WEIGHTS or (c * f <= MAX_WEIGHTS_SMALL_IMAGE and out_hw[0] * out_hw[1] <= SMALL_IMAGE)
+
+
+def use_direct_upconv(c, f, dtype) -> bool:
+    """True when a transposed conv with kernel == stride should use the direct kernels: F a multiple of the
+    vector width and C*F <= MAX_WEIGHTS (its weights are read for every tile of pixels)."""
+    return f % lanes(dtype) == 0 and c * f <= MAX_WEIGHTS and np.dtype(dtype) in (np.float32, np.float64)
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+@njit(**_jit)
+def lanes_of(a):
+    """Numbers per vector register for a's dtype (numba_simd.lanes, inside compiled code)."""
+    return _LANE_BYTES // a.itemsize
+
+
+_LANE_BYTES = lanes(np.int8)       # the register width in bytes
+
+
+@njit(**_jit)
+def fill_rows(x, n, hi0, left, buf):
+    """buf[rr, jp, :] = x[n, hi0 + rr, jp - left, :], zero where that lies outside x: a block of input rows
+    with its padding, small enough to stay in cache. x: (N, H, W, C), buf: (rows, WP, C)."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    for rr in range(buf.shape[0]):
+        hi = hi0 + rr
+        for jp in range(buf.shape[1]):
+            wi = jp - left
+            if 0 <= hi < h and 0 <= wi < w:
+                for ch in range(c):
+                    buf[rr, jp, ch] = x[n, hi, wi, ch]
+            else:
+                for ch in range(c):
+                    buf[rr, jp, ch] = 0.0
+
+
+@njit(**_jit)
+def pixel_tiles(buf, rowbase, step, sega, segb, nseg, seglen, wmat, f0, f, v2, y, out, ow, init):
+    """One output row's pixels j < OW for the filters f0 ... f0 + (2 if v2 else 1)*L: tiles of 8 pixels (6
+    with AVX2 when two vectors wide), then single pixels. Pixel j reads buf from rowbase + j*step."""
+    j = 0
+    if v2:
+        if WIDE_REGISTERS:
+            while j + 8 <= ow:
+                fma_tile(8, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
+                         y, out + j * f + f0, f, init, False)
+                j += 8
+        else:
+            while j + 6 <= ow:
+                fma_tile(6, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
+                         y, out + j * f + f0, f, init, False)
+                j += 6
+        while j < ow:
+            fma_tile(1, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
+                     y, out + j * f + f0, f, init, False)
+            j += 1
+    else:
+        while j + 8 <= ow:
+            fma_tile(8, 1, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
+                     y, out + j * f + f0, f, init, False)
+            j += 8
+        while j < ow:
+            fma_tile(1, 1, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
+                     y, out + j * f + f0, f, init, False)
+            j += 1
+
+
+@njit(**_jit)
+def conv_rows(x, wmat, bias, kh, kw, sh, sw, top, left, rows_per_block, y, r0, r1):
+    """Output rows t = n*OH + i in [r0, r1) of y = conv(x_pad, W) + bias, x_pad = x zero-padded by
+    (top, left, ...), built only a block of rows at a time (``fill_rows``, kept in cache).
+
+    x: (N, H, W, C), wmat: (KH*KW*C, F) rows ordered (a, q, c), bias: (F,), y: (N, OH, OW, F) with F a
+    multiple of the vector width L. For output row i, kernel row a reads padded row i*sh + a, whose
+    (column, channel) pairs j*sw + q, c for q < KW are KW*C consecutive numbers: one segment of the tile.
+    """
+    c = x.shape[3]
+    oh, ow, f = y.shape[1], y.shape[2], y.shape[3]
+    width = lanes_of(y)
+    wp = (ow - 1) * sw + kw                                  # padded columns the windows span
+    buf = np.empty(((rows_per_block - 1) * sh + kh) * wp * c, dtype=x.dtype)
+    sega = np.arange(kh) * wp * c
+    segb = np.arange(kh) * kw * c
+    t = r0
+    while t < r1:
+        n, i0 = t // oh, t % oh
+        i1 = min(oh, i0 + rows_per_block, i0 + r1 - t)
+        rows_in = (i1 - i0 - 1) * sh + kh
+        fill_rows(x, n, i0 * sh - top, left, buf[:rows_in * wp * c].reshape(rows_in, wp, c))
+        for i in range(i0, i1):
+            f0 = 0
+            while f0 < f:
+                v2 = f - f0 >= 2 * width
+                pixel_tiles(buf, (i - i0) * sh * wp * c, sw * c, sega, segb, kh, kw * c, wmat, f0, f, v2,
+                            y, (n * oh + i) * ow * f, ow, bias[f0:])
+                f0 += 2 * width if v2 else width
+        t += i1 - i0
+
+
+def block_rows(in_row_bytes, sh, kh, budget=None):
+    """Output rows per block so that the block's padded input rows take about ``budget`` bytes."""
+    budget = CACHE_BYTES // 2 if budget is None else budget
+    return max(1, (budget // max(1, in_row_bytes) - kh) // max(1, sh) + 1)
+
+
+def conv_direct(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
+    """y = conv(x_pad, w) (+ b) by the direct kernels; x_pad exists only a cached block at a time.
+    x: (N, H, W, C) contiguous, wmat: (KH*KW*C, F) rows (a, q, c), pads: ((top, bottom), (left, right))
+    (only top and left matter: the output size says the rest), out_hw: (OH, OW), b: (F,) or None.
+    Returns y: (N, OH, OW, F)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
+    (top, _), (left, _) = pads
+    n, _, _, c = x.shape
+    f = wmat.shape[1]
+    y = np.empty((n, oh, ow, f), dtype=x.dtype)
+    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    rows = block_rows(((ow - 1) * sw + kw) * c * x.itemsize, sh, kh)
+    macs = n * oh * ow * kh * kw * c * f
+    parts = threads() if macs >= MIN_PARALLEL_MACS else 1
+    run_parts(conv_rows, [(x, wmat, bias, kh, kw, sh, sw, top, left, rows, y, r0, r1)
+                          for r0, r1 in split(n * oh, parts)])
+    return y
+
+
+# ----------------------------------------------------------------------------- weight gradient
+
+
+@njit(**_jit)
+def weight_rows(x, dy, kh, kw, sh, sw, top, left, rows_per_block, r0, r1, dw):
+    """dw (KH*KW*C, F), zeroed by the caller, += the weight gradient of the output rows t = n*OH + i in
+    [r0, r1): dw[(a*KW + q)*C + c, f] = sum over pixels of x_pad[n, i*sh + a, j*sw + q, c] * dy[n, i, j, f],
+    ``rows_per_block`` rows at a time: their padded input rows are built in a buffer (``fill_rows``) and
+    every tap and channel is summed while they are in cache. Channels c in the register block (8, then
+    single), filters f in the vectors (F a multiple of the width), pixels as the reduction."""
+    c = x.shape[3]
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    width = lanes_of(dy)
+    zero = np.zeros(2 * width, dtype=dy.dtype)              # the tiles add to dw: no initial value
+    wp = (ow - 1) * sw + kw
+    buf = np.empty(((rows_per_block - 1) * sh + kh) * wp * c, dtype=x.dtype)
+    sega = np.empty(rows_per_block, dtype=np.int64)
+    segb = np.empty(rows_per_block, dtype=np.int64)
+    step = sw * c
+    t = r0
+    while t < r1:
+        n, i0 = t // oh, t % oh
+        i1 = min(oh, i0 + rows_per_block, i0 + r1 - t)
+        rows_in = (i1 - i0 - 1) * sh + kh
+        fill_rows(x, n, i0 * sh - top, left, buf[:rows_in * wp * c].reshape(rows_in, wp, c))
+        nseg = i1 - i0
+        for a in range(kh):
+            for s in range(nseg):
+                sega[s] = (s * sh + a) * wp * c
+                segb[s] = (t + s) * ow
+            for q in range(kw):
+                out = (a * kw + q) * c * f
+                f0 = 0
+                while f0 < f:
+                    v2 = f - f0 >= 2 * width
+                    c0 = 0
+                    while c0 < c:
+                        if c0 + 8 <= c and v2:
+                            fma_tile(8, 2, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
+                                     dw, out + c0 * f + f0, f, zero, True)
+                            c0 += 8
+                        elif c0 + 8 <= c:
+                            fma_tile(8, 1, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
+                                     dw, out + c0 * f + f0, f, zero, True)
+                            c0 += 8
+                        elif v2:
+                            fma_tile(1, 2, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
+                                     dw, out + c0 * f + f0, f, zero, True)
+                            c0 += 1
+                        else:
+                            fma_tile(1, 1, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
+                                     dw, out + c0 * f + f0, f, zero, True)
+                            c0 += 1
+                    f0 += 2 * width if v2 else width
+        t += nseg
+
+
+def weight_gradient_direct(x, dy, kernel_hw, strides, pads):
+    """dW: (KH, KW, C, F) of a conv of x: (N, H, W, C) padded by pads = ((top, _), (left, _)), given
+    dy: (N, OH, OW, F), both contiguous. Summed in WGRAD_PARTS fixed blocks of rows (see the module)."""
+    (kh, kw), (sh, sw), ((top, _), (left, _)) = kernel_hw, strides, pads
+    c = x.shape[3]
+    n, oh, ow, f = dy.shape
+    in_row = ((ow - 1) * sw + kw) * c * x.itemsize
+    rows = max(1, min(block_rows(in_row + ow * f * dy.itemsize, sh, kh), -(-SUM_PIXELS // ow)))
+    blocks = split(n * oh, WGRAD_PARTS)
+    partial = [np.zeros((kh * kw * c, f), dtype=dy.dtype) for _ in blocks]
+    run_parts(weight_rows, [(x, dy, kh, kw, sh, sw, top, left, rows, r0, r1, dw)
+                            for (r0, r1), dw in zip(blocks, partial)])
+    dw = partial[0]
+    for other in partial[1:]:
+        dw += other
+    return dw.reshape(kh, kw, c, f)
+
+
+# ----------------------------------------------------------------------------- transposed conv, kernel = stride
+
+
+@njit(**_jit)
+def upconv_rows(x, wmat, bias, kh, kw, y, r0, r1):
+    """Rows t = n*H + i in [r0, r1) of a transposed convolution whose kernel equals its stride:
+    y[n, i*KH + a, j*KW + q, f] = b[f] + sum over c of x[n, i, j, c] * w[a, q, f, c].
+
+    x: (N, H, W, C), wmat: (C, KH*KW*F) columns ordered (a, q, f), bias: (F,), y: (N, H*KH, W*KW, F) with F a
+    multiple of the vector width. The stamps do not overlap: each (a, q) is a 1x1 conv written straight to
+    its pixels of y (stride KW*F between them), no pixel shuffle.
+    """
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow, f = y.shape[1], y.shape[2], y.shape[3]
+    width = lanes_of(y)
+    seg = np.zeros(1, dtype=np.int64)
+    ld = kh * kw * f
+    for t in range(r0, r1):
+        n, i = t // h, t % h
+        xrow = t * w * c
+        for a in range(kh):
+            for q in range(kw):
+                out = ((n * oh + i * kh + a) * ow + q) * f
+                col = (a * kw + q) * f
+                for f0 in range(0, f, width):
+                    init = bias[f0:]
+                    j = 0
+                    while j + 8 <= w:
+                        fma_tile(8, 1, x, xrow + j * c, c, seg, seg, 1, c, 1, wmat, col + f0, ld,
+                                 y, out + j * kw * f + f0, kw * f, init, False)
+                        j += 8
+                    while j < w:
+                        fma_tile(1, 1, x, xrow + j * c, c, seg, seg, 1, c, 1, wmat, col + f0, ld,
+                                 y, out + j * kw * f + f0, kw * f, init, False)
+                        j += 1
+
+
+def upconv_direct(x, w, b=None):
+    """Transposed conv with kernel == stride by direct kernels. x: (N, H, W, C), w: (KH, KW, F, C) (Keras's
+    layout), b: (F,) or None. Returns y: (N, H*KH, W*KW, F)."""
+    kh, kw, f, c = w.shape
+    n, h, wd, _ = x.shape
+    y = np.empty((n, h * kh, wd * kw, f), dtype=x.dtype)
+    wmat = np.ascontiguousarray(w.reshape(kh * kw * f, c).T)              # (C, KH*KW*F)
+    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    parts = threads() if x.size * kh * kw * f >= MIN_PARALLEL_MACS else 1
+    run_parts(upconv_rows, [(x, wmat, bias, kh, kw, y, r0, r1) for r0, r1 in split(n * h, parts)])
+    return y
+
+
+@njit(**_jit)
+def upconv_input_rows(dy, wmat, kh, kw, dx, r0, r1):
+    """Rows t = n*H + i in [r0, r1) of the input gradient of :func:`upconv_rows`:
+    dx[n, i, j, c] = sum over a, q, f of dy[n, i*KH + a, j*KW + q, f] * w[a, q, f, c].
+
+    dy: (N, H*KH, W*KW, F), wmat: (KH*KW*F, C) rows (a, q, f), dx: (N, H, W, C), C a multiple of the width.
+    For each kernel row a the (q, f) pairs are contiguous in dy (KW*F numbers) and in wmat.
+    """
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    width = lanes_of(dx)
+    sega = np.arange(kh) * ow * f
+    segb = np.arange(kh) * kw * f
+    zero = np.zeros(width, dtype=dx.dtype)
+    step = kw * f
+    for t in range(r0, r1):
+        n, i = t // h, t % h
+        base = (n * oh + i * kh) * ow * f
+        out = t * w * c
+        for c0 in range(0, c, width):
+            j = 0
+            while j + 8 <= w:
+                fma_tile(8, 1, dy, base + j * step, step, sega, segb, kh, step, 1, wmat, c0, c,
+                         dx, out + j * c + c0, c, zero, False)
+                j += 8
+            while j < w:
+                fma_tile(1, 1, dy, base + j * step, step, sega, segb, kh, step, 1, wmat, c0, c,
+                         dx, out + j * c + c0, c, zero, False)
+                j += 1
+
+
+@njit(**_jit)
+def upconv_weight_rows(x, dy, kh, kw, rows_per_block, r0, r1, dw):
+    """dw: (KH*KW*C, F), zeroed by the caller, += sum over the input rows t = n*H + i in [r0, r1) of
+    x[n, i, j, c] * dy[n, i*KH + a, j*KW + q, f] at row (a*KW + q)*C + c, a block of rows at a time
+    (channels c in the register block, filters f in the vectors; F a multiple of the vector width)."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    f = dy.shape[3]
+    width = lanes_of(dw)
+    zero = np.zeros(width, dtype=dw.dtype)
+    sega = np.empty(rows_per_block, dtype=np.int64)
+    segb = np.empty(rows_per_block, dtype=np.int64)
+    for s0 in range(r0, r1, rows_per_block):
+        nseg = min(r1, s0 + rows_per_block) - s0
+        for k in range(nseg):
+            n, i = (s0 + k) // h, (s0 + k) % h
+            sega[k] = (s0 + k) * w * c
+            segb[k] = (n * h * kh + i * kh) * w            # dy's row i*KH + a, in units of KW*F numbers
+        for a in range(kh):
+            for q in range(kw):
+                tap = (a * w * kw + q) * f                  # dy[n, i*KH + a, q, 0] from dy[n, i*KH, 0, 0]
+                out = (a * kw + q) * c
+                for f0 in range(0, f, width):
+                    c0 = 0
+                    while c0 + 8 <= c:
+                        fma_tile(8, 1, x, c0, 1, sega, segb, nseg, w, c, dy, tap + f0, kw * f,
+                                 dw, (out + c0) * f + f0, f, zero, True)
+                        c0 += 8
+                    while c0 < c:
+                        fma_tile(1, 1, x, c0, 1, sega, segb, nseg, w, c, dy, tap + f0, kw * f,
+                                 dw, (out + c0) * f + f0, f, zero, True)
+                        c0 += 1
+
+
+def upconv_backward_direct(dy, x, w):
+    """(dx, dw) of :func:`upconv_direct`. dy: (N, H*KH, W*KW, F) contiguous, x: (N, H, W, C), w: (KH, KW, F, C).
+    dw needs F, dx needs C a multiple of the vector width (dx is None otherwise: the caller computes it
+    another way)."""
+    kh, kw, f, c = w.shape
+    n, h, wd, _ = x.shape
+    dx = None
+    if c % lanes(x.dtype) == 0:
+        dx = np.empty(x.shape, dtype=x.dtype)
+        parts = threads() if x.size * kh * kw * f >= MIN_PARALLEL_MACS else 1
+        run_parts(upconv_input_rows, [(dy, np.ascontiguousarray(w.reshape(kh * kw * f, c)), kh, kw, dx, r0, r1)
+                                      for r0, r1 in split(n * h, parts)])
+    row_bytes = (wd * c + kh * wd * kw * f) * x.itemsize
+    rows = max(1, min(CACHE_BYTES // max(1, row_bytes), SUM_PIXELS // wd))
+    blocks = split(n * h, WGRAD_PARTS)
+    partial = [np.zeros((kh * kw * c, f), dtype=x.dtype) for _ in blocks]
+    run_parts(upconv_weight_rows, [(x, dy, kh, kw, rows, r0, r1, dw) for (r0, r1), dw in zip(blocks, partial)])
+    dw = partial[0]
+    for other in partial[1:]:
+        dw += other
+    return dx, np.ascontiguousarray(dw.reshape(kh, kw, c, f).transpose(0, 1, 3, 2))
