@@ -40,6 +40,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from scipy import ndimage
 from unet_scratch import UNet, data, metrics, ops
+from unet_scratch.resources import repo_path
 from unet_scratch.ops.concat import concatenate, concatenate_backward, crop_amounts, center_crop
 from unet_scratch.keras_ref import import_tensorflow, import_keras
 tf = import_tensorflow(); keras = import_keras()
@@ -244,7 +245,7 @@ print("different outputs (the decoder sees zeros):", not np.allclose(with_skips.
 
 # %%
 import json
-with open(os.path.join("..", "benchmarks", "results", "skips.json")) as f:
+with open(repo_path("benchmarks/results/skips.json")) as f:
     skips_result = json.load(f)
 cfg = skips_result["config"]
 runs = {True: [r for r in skips_result["runs"] if r["skip_connections"]],
@@ -288,7 +289,7 @@ fig.tight_layout(); plt.show()
 
 # %%
 x_test, y_test = data.load("membranes", "test", n=2, size=64)
-pred = np.load(os.path.join("..", "benchmarks", "results", "skips-pred.npy")) / 255.0   # (2 variants, 2, 64, 64)
+pred = np.load(repo_path("benchmarks/results/skips-pred.npy")) / 255.0   # (2 variants, 2, 64, 64)
 fig, ax = plt.subplots(2, 4, figsize=(9.5, 5.4), dpi=100)
 for i in range(2):
     panels = [(x_test[i, ..., 0], "test input"), (y_test[i, ..., 0], "target membranes"),

@@ -62,7 +62,7 @@ rng = np.random.default_rng(0)
 # \frac{\partial L}{\partial \theta_k} = \Big(\frac{\partial a_k}{\partial \theta_k}\Big)^{\!\top} \delta_k .$$
 #
 # That is all `layer.backward(dy)` does (chapters 01-04 built it for each layer: a convolution's
-# $\delta_{k-1}$ is a full convolution with the flipped kernel, a pool routes $\delta$ to each window's
+# $\delta_{k-1}$ is a full cross-correlation with the flipped kernel (a true convolution with $w$), a pool routes $\delta$ to each window's
 # maximum, a transposed convolution's is a strided convolution, a concatenation splits it). The
 # Jacobians are never formed; each backward applies $J^\top$ directly. Note that $\delta_k$ always has the
 # **shape of $a_k$**: a gradient is one number per activation.

@@ -131,7 +131,7 @@ for name, path in runs.items():
 # %% [markdown]
 # Plain SGD's learning rate cannot grow: above $2/100 = 0.02$ the steep direction ($w_2$, curvature 100)
 # diverges, and at $0.019$ the shallow direction ($w_1$, curvature 1) shrinks by only 1.9 % per step.
-# Momentum builds speed along the valley with the same learning rate (too much momentum, 0.9 or the paper's
+# Momentum builds speed along the valley with almost the same learning rate (0.02 against plain SGD's 0.019; too much momentum, 0.9 or the paper's
 # 0.99, would ring for longer on this small problem: try it). Adam (next) divides each coordinate's step by
 # its own gradient scale, so both directions move at about the same speed.
 #
@@ -387,8 +387,8 @@ for name, theirs, var in [("HeNormal", keras.initializers.HeNormal(seed=0), lamb
 # %% [markdown]
 # What the scale does, in a stack of 16 convolutions ($3 \times 3$, 32 channels, same padding) each followed
 # by a ReLU, fed a $32 \times 32$ image of unit power: the root-mean-square of each layer's output, for three
-# initialisers (the package's, the ones your functions were checked against) and a small fixed standard
-# deviation of 0.01.
+# choices: He and Glorot (the package's initialisers, the ones your functions were checked against) and a small
+# fixed standard deviation of 0.01.
 
 # %%
 x_stack = np.random.default_rng(2).standard_normal((1, 32, 32, 32)).astype(np.float32)

@@ -41,6 +41,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # quiet TensorFlow (set before it is 
 import numpy as np
 import matplotlib.pyplot as plt
 from unet_scratch import data, metrics
+from unet_scratch.resources import repo_path
 from unet_scratch.ops.activations import sigmoid
 from unet_scratch.ops.losses import binary_crossentropy, dice_loss, log_softmax, weighted_softmax_crossentropy
 from unet_scratch.weightmap import weight_map, class_weights, nearest_two_distances
@@ -408,7 +409,7 @@ print("one epoch of training.fit on class indices runs; logged:", sorted(h.histo
 
 # %%
 import json
-with open(os.path.join("..", "benchmarks", "results", "multiclass.json")) as f:
+with open(repo_path("benchmarks/results/multiclass.json")) as f:
     mc_result = json.load(f)
 names = mc_result["classes"]
 print(f"{'cross-entropy':<16}{'epochs (best)':<15}" + "".join(f"{'Dice ' + n:<17}" for n in names) + "cells separated")
@@ -421,7 +422,7 @@ for r in mc_result["runs"]:
 # %%
 mc_test, _, mc_test_inst = data.load("cells", "test", n=2, size=64)
 mc_test_labels = boundary_classes(mc_test_inst)
-mc_pred = np.load(os.path.join("..", "benchmarks", "results", "multiclass-pred.npy"))    # (2 runs, 2, 64, 64)
+mc_pred = np.load(repo_path("benchmarks/results/multiclass-pred.npy"))    # (2 runs, 2, 64, 64)
 fig, ax = plt.subplots(2, 4, figsize=(10, 5.6), dpi=100, layout="constrained")
 for i in range(2):
     panels = [(mc_test[i, ..., 0], "test image", "gray"), (mc_test_labels[i], "target classes", "viridis")]

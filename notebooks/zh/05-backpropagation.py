@@ -41,7 +41,7 @@ from unet_scratch.gradcheck import numeric_gradient, rel_error, sample_indices
 rng = np.random.default_rng(0)
 
 
-# %% [markdown] translates="58c07573533a"
+# %% [markdown] translates="2cee8587030d"
 # ## 1. 链式法则，逐层应用
 #
 # 网络是一个复合函数 $y = f_K(\dots f_2(f_1(x; \theta_1); \theta_2) \dots; \theta_K)$。记 $a_k = f_k(a_{k-1})$ 为激活值（$a_0 = x$），$\delta_k = \partial L / \partial a_k$ 为损失对它们的梯度。反向走时，每一层把它输出的梯度变成它输入的梯度和它参数的梯度：
@@ -49,7 +49,7 @@ rng = np.random.default_rng(0)
 # $$\delta_{k-1} = \Big(\frac{\partial a_k}{\partial a_{k-1}}\Big)^{\!\top} \delta_k, \qquad
 # \frac{\partial L}{\partial \theta_k} = \Big(\frac{\partial a_k}{\partial \theta_k}\Big)^{\!\top} \delta_k .$$
 #
-# `layer.backward(dy)` 做的就只有这些（第 01 到 04 章为每种层写好了它：卷积（convolution）的 $\delta_{k-1}$ 是与翻转后的卷积核（kernel）做的全卷积，池化（pooling）把 $\delta$ 交给每个窗口的最大值，转置卷积（transposed convolution）的是一次带步幅（stride）的卷积，拼接则把它切开）。雅可比矩阵从来不显式构造；每个反向传播都直接作用 $J^\top$。注意 $\delta_k$ 的形状总是**与 $a_k$ 相同**：每个激活值对应一个梯度值。
+# `layer.backward(dy)` 做的就只有这些（第 01 到 04 章为每种层写好了它：卷积（convolution）的 $\delta_{k-1}$ 是与翻转后的卷积核（kernel）做的全互相关（full cross-correlation），也就是与 $w$ 做的真正卷积，池化（pooling）把 $\delta$ 交给每个窗口的最大值，转置卷积（transposed convolution）的是一次带步幅（stride）的卷积，拼接则把它切开）。雅可比矩阵从来不显式构造；每个反向传播都直接作用 $J^\top$。注意 $\delta_k$ 的形状总是**与 $a_k$ 相同**：每个激活值对应一个梯度值。
 #
 # **U 不是一条链。** 在编码器第 $\ell$ 层，两次卷积的输出 $e_\ell$ 被用了两次：它经过池化送往下一层，$p_\ell = \text{pool}(e_\ell)$；它还穿过跳跃连接送到解码器第 $\ell$ 层，在那里（裁剪（crop）后）参与拼接，$c_\ell = [\,u_\ell \mid e_\ell\,]$。多元链式法则要对从 $e_\ell$ 到 $L$ 的每一条路径求和：
 #

@@ -104,8 +104,8 @@ fig.tight_layout(); plt.show()
 for name, path in runs.items():
     print(f"{name:<28} loss after 60 steps below {10.0 ** math.ceil(math.log10(loss(path[-1]))):.0e}")
 
-# %% [markdown] translates="f12a64d9e769"
-# 普通 SGD 的学习率没法再大：超过 $2/100 = 0.02$，陡峭的方向（$w_2$，曲率 100）就会发散；而取 $0.019$ 时，平缓的方向（$w_1$，曲率 1）每步只缩小 1.9 %。动量用（几乎）同样的学习率沿山谷积累起速度（动量太大，例如 0.9 或论文的 0.99，在这个小问题上会振荡更久：试试看）。Adam（下一节）把每个坐标的一步除以该坐标自己的梯度尺度，所以两个方向移动得差不多快。
+# %% [markdown] translates="01a7c4ec5b9d"
+# 普通 SGD 的学习率没法再大：超过 $2/100 = 0.02$，陡峭的方向（$w_2$，曲率 100）就会发散；而取 $0.019$ 时，平缓的方向（$w_1$，曲率 1）每步只缩小 1.9 %。动量用几乎同样的学习率（0.02，普通 SGD 是 0.019）沿山谷积累起速度（动量太大，例如 0.9 或论文的 0.99，在这个小问题上会振荡更久：试试看）。Adam（下一节）把每个坐标的一步除以该坐标自己的梯度尺度，所以两个方向移动得差不多快。
 #
 # ## 2. Adam
 #
@@ -279,7 +279,7 @@ for name, theirs, var in [("HeNormal", keras.initializers.HeNormal(seed=0), lamb
         print(f"keras {name:<14} {str(shape):<19} variance within 3 % of the formula with compute_fans: "
               f"{abs(float(w_keras.var()) / var(shape) - 1) < 0.03}")
 
-# %% [markdown] translates="f0a0d2152641"
+# %% [markdown] translates="e9d439d2bd85"
 # 尺度的作用：把 16 个卷积（$3 \times 3$、32 个通道、same 填充（padding））叠在一起，每个后面跟一个 ReLU，输入一张功率为 1 的 $32 \times 32$ 图像，画出每一层输出的均方根。比较三种初始化：本库的 He 和 Glorot（你的函数就是与它们对照的），以及固定的小标准差 0.01。
 
 # %%
