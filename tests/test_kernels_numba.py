@@ -65,7 +65,7 @@ def test_every_reference_name_exists():
     names = [n for n in dir(ref) if not n.startswith("_") and callable(getattr(ref, n))]
     missing = [n for n in names if not hasattr(nb, n)]
     assert not missing, f"numba_ops lacks {missing}"
-    assert nb.dropout is ref.dropout and nb.concatenate is ref.concatenate   # re-exported as they are
+    assert nb.dropout is ref.dropout                      # re-exported: the same random numbers
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -226,6 +226,29 @@ def test_maxpool_2x2_fast_path_equals_the_general_loop(rng, dtype, shape, paddin
     np.testing.assert_array_equal(cache["argmax"], argmax_general)
     dy = _rand(rng, y.shape, dtype)
     assert_same(nb.maxpool2d_backward(dy, cache), ref.maxpool2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_concatenate_matches_reference(rng, monkeypatch, dtype):
+    """Channel concatenation of three inputs (one a strided view) split across two threads, and its
+    backward: the same arrays as the reference (exact: copies), contiguous; float16 and other axes fall
+    back to the reference."""
+    monkeypatch.setenv("UNET_SCRATCH_THREADS", "2")
+    monkeypatch.setattr(nb, "parts_for", lambda items: 2)
+    xs = [_rand(rng, (2, 5, 3, c), dtype) for c in (3, 1, 4)]
+    xs[1] = _rand(rng, (2, 5, 6, 1), dtype)[:, :, ::2]
+    y, cache = nb.concatenate(xs)
+    y_ref, cache_ref = ref.concatenate(xs)
+    np.testing.assert_array_equal(y, y_ref)
+    assert y.dtype == y_ref.dtype and cache == cache_ref
+    dy = _rand(rng, y.shape, dtype)
+    for got, expected in zip(nb.concatenate_backward(dy, cache), ref.concatenate_backward(dy, cache_ref)):
+        np.testing.assert_array_equal(got, expected)
+        assert got.flags.c_contiguous or dtype == np.float16        # float16: the reference's views
+    y1, _ = nb.concatenate([xs[0], xs[0]], axis=1)
+    np.testing.assert_array_equal(y1, np.concatenate([xs[0], xs[0]], axis=1))
+    with pytest.raises(ValueError, match="divisible by 2"):
+        nb.concatenate([xs[0], _rand(rng, (2, 4, 3, 1), dtype)])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -414,17 +437,19 @@ def test_direct_conv_at_the_real_block_sizes(rng, dtype):
 
 
 def test_direct_results_do_not_depend_on_the_threads(rng, monkeypatch):
-    """Rows are independent and the weight gradient is summed in WGRAD_PARTS fixed blocks: one thread and
-    two give the same bits."""
+    """Rows are independent and the weight and bias gradients are summed in WGRAD_PARTS fixed blocks: one,
+    two and three threads give the same bits."""
     x, w = _rand(rng, (2, 24, 20, L32), np.float32), _rand(rng, (3, 3, L32, 2 * L32), np.float32)
+    b = _rand(rng, (2 * L32,), np.float32)
     monkeypatch.setattr(direct, "MIN_PARALLEL_MACS", 0)
     results = []
-    for n_threads in ("1", "2"):
+    for n_threads in ("1", "2", "3"):
         monkeypatch.setenv("UNET_SCRATCH_THREADS", n_threads)
-        y, cache = nb.conv2d(x, w, None, 1, "same")
-        results.append((y, *nb.conv2d_backward(y, cache)[:2]))
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+        y, cache = nb.conv2d(x, w, b, 1, "same")
+        results.append((y, *nb.conv2d_backward(y, cache)))
+    for one, two, three in zip(*results):
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_array_equal(one, three)
 
 
 def test_direct_dispatch():
@@ -470,6 +495,27 @@ def test_direct_upconv_gradcheck_float64(rng):
     dy = _rand(rng, nb.conv2d_transpose(*args)[0].shape, np.float64)
     for wrt, index in [(0, 0), (1, 1), (2, 2)]:
         assert _gradcheck(nb.conv2d_transpose, nb.conv2d_transpose_backward, args, dy, wrt, index) < GRADCHECK_TOL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["head", "first_layer"])
+def test_narrow_convs_without_blas(rng, small_blocks_two_threads, monkeypatch, dtype, case):
+    """The 1x1 head with fewer filters than a vector and the input gradient of a conv with fewer input
+    channels than a vector (the first layer, C = 1) run compiled loops, not BLAS; split across two threads."""
+    monkeypatch.setattr(direct, "parts_for", lambda items: 2)
+    lanes = numba_simd.lanes(dtype)
+    shape, kernel, f = ((2, 9, 7, 2 * lanes), (1, 1), 1) if case == "head" else ((2, 9, 7, 1), (3, 3), lanes)
+    x, w, b = _rand(rng, shape, dtype), _rand(rng, (*kernel, shape[3], f), dtype), _rand(rng, (f,), dtype)
+    y, cache = nb.conv2d(x, w, b, 1, "same")
+    assert cache.get("pointwise" if case == "head" else "direct")
+    y_ref, cache_ref = ref.conv2d(x, w, b, 1, "same")
+    dy = _rand(rng, y.shape, dtype)
+    assert_close((y, nb.conv2d_backward(dy, cache)), (y_ref, ref.conv2d_backward(dy, cache_ref)))
+    args = (x[:1, :4, :3], w, b, 1, "same")
+    dy = _rand(rng, nb.conv2d(*args)[0].shape, dtype)
+    if dtype == np.float64:
+        for wrt, index in [(0, 0), (1, 1), (2, 2)]:
+            assert _gradcheck(nb.conv2d, nb.conv2d_backward, args, dy, wrt, index) < GRADCHECK_TOL
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -29,14 +29,12 @@ calling thread.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numba import njit
 
 from .numba_loops import PARALLEL
 from .numba_simd import VECTOR_BITS, fma_tile, lanes
+from .numba_threads import parts_for, run_parts, split, threads
 
 _jit = dict(cache=not PARALLEL, nogil=True)
 WIDE_REGISTERS = VECTOR_BITS >= 512    # AVX-512: 32 vector registers (AVX2: 16), so larger tiles fit
@@ -45,43 +43,10 @@ WGRAD_PARTS = 2                 # the weight gradient's fixed split (see the mod
 CACHE_BYTES = 512 << 10         # rows of x and dy per weight-gradient block: about half a core's L2
 SUM_PIXELS = 256                # ... and at most about this many pixels summed in registers before they are
                                 # added to dW (shorter float32 sums: rounding like a blocked BLAS product)
-MIN_PARALLEL_MACS = 1 << 20     # below this, one thread (a thread hand-off costs ~20-50 us)
+MIN_PARALLEL_MACS = 1 << 20     # below this, one thread (handing work to a thread costs ~20-50 us)
 MAX_WEIGHTS = 8192              # C*F of the convs the direct kernels take (see use_direct) ...
 MAX_WEIGHTS_SMALL_IMAGE = 16384  # ... and on images of at most SMALL_IMAGE pixels
 SMALL_IMAGE = 64 * 64
-
-
-def threads() -> int:
-    """Threads for the direct kernels: UNET_SCRATCH_THREADS if set, else the cores this process may use."""
-    env = os.environ.get("UNET_SCRATCH_THREADS")
-    if env:
-        return max(1, int(env))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-_pool = None
-
-
-def run_parts(kernel, parts):
-    """kernel(*args) for each args tuple in parts: the first in this thread, the others in a thread pool
-    (one thread per core); returns when all are done. Exceptions propagate."""
-    global _pool
-    if len(parts) == 1 or threads() == 1:
-        for args in parts:
-            kernel(*args)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, threads() - 1), thread_name_prefix="unet-scratch")
-    futures = [_pool.submit(kernel, *args) for args in parts[1:]]
-    kernel(*parts[0])
-    for future in futures:
-        future.result()
-
-
-def split(n, parts):
-    """[(start, stop)] of ``parts`` nearly equal contiguous blocks of range(n) (empty blocks dropped)."""
-    edges = [n * k // parts for k in range(parts + 1)]
-    return [(edges[k], edges[k + 1]) for k in range(parts) if edges[k + 1] > edges[k]]
 
 
 def use_direct(kernel_hw, c, f, out_hw, dtype) -> bool:
@@ -428,3 +393,142 @@ def upconv_backward_direct(dy, x, w):
     for other in partial[1:]:
         dw += other
     return dx, np.ascontiguousarray(dw.reshape(kh, kw, c, f).transpose(0, 1, 3, 2))
+
+
+# ----------------------------------------------------------------------------- narrow convs (fewer numbers than a vector)
+
+
+@njit(**_jit)
+def pointwise_rows(x, w, bias, y, p0, p1):
+    """y[p, f] = bias[f] + sum over c of x[p, c] * w[c, f] for the pixels p0 <= p < p1: a 1x1 conv with
+    fewer filters than a vector holds (U-Net's 1-filter head). x: (P, C), w: (C, F), y: (P, F)."""
+    c, f = w.shape
+    for p in range(p0, p1):
+        for k in range(f):
+            acc = bias[k]
+            for ch in range(c):
+                acc += x[p, ch] * w[ch, k]
+            y[p, k] = acc
+
+
+@njit(**_jit)
+def pointwise_input_rows(dy, w, dx, p0, p1):
+    """dx[p, c] = sum over f of dy[p, f] * w[c, f] for p0 <= p < p1 (the input gradient of pointwise_rows)."""
+    c, f = w.shape
+    for p in range(p0, p1):
+        for ch in range(c):
+            dx[p, ch] = 0.0
+        for k in range(f):
+            d = dy[p, k]
+            for ch in range(c):
+                dx[p, ch] += d * w[ch, k]
+
+
+@njit(**_jit)
+def pointwise_weight_rows(x, dy, block, p0, p1, dwt):
+    """dwt[f, c] += sum over p0 <= p < p1 of dy[p, f] * x[p, c], in sums of ``block`` pixels added to dwt
+    (the weight gradient of pointwise_rows, transposed). dwt zeroed by the caller."""
+    c = x.shape[1]
+    f = dy.shape[1]
+    part = np.empty((f, c), dtype=dwt.dtype)
+    for s in range(p0, p1, block):
+        part[:] = 0.0
+        for p in range(s, min(p1, s + block)):
+            for k in range(f):
+                d = dy[p, k]
+                for ch in range(c):
+                    part[k, ch] += d * x[p, ch]
+        dwt += part
+
+
+def pointwise_small(x, w, b=None):
+    """1x1 stride-1 conv without BLAS: x: (N, H, W, C), w: (1, 1, C, F), b: (F,) or None -> y: (N, H, W, F)."""
+    c, f = w.shape[2:]
+    xm = x.reshape(-1, c)
+    y = np.empty((xm.shape[0], f), dtype=x.dtype)
+    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    wm = np.ascontiguousarray(w.reshape(c, f))
+    run_parts(pointwise_rows, [(xm, wm, bias, y, a, b_) for a, b_ in split(xm.shape[0], parts_for(xm.size))])
+    return y.reshape(*x.shape[:3], f)
+
+
+def pointwise_small_backward(x, dy, w):
+    """(dx, dw) of :func:`pointwise_small`; dw summed in WGRAD_PARTS fixed blocks of pixels."""
+    c, f = w.shape[2:]
+    xm, dym = x.reshape(-1, c), dy.reshape(-1, f)
+    wm = np.ascontiguousarray(w.reshape(c, f))
+    dx = np.empty_like(xm)
+    run_parts(pointwise_input_rows, [(dym, wm, dx, a, b) for a, b in split(xm.shape[0], parts_for(xm.size))])
+    blocks = split(xm.shape[0], WGRAD_PARTS)
+    partial = [np.zeros((f, c), dtype=x.dtype) for _ in blocks]
+    run_parts(pointwise_weight_rows, [(xm, dym, SUM_PIXELS, a, b, part) for (a, b), part in zip(blocks, partial)])
+    dwt = partial[0]
+    for other in partial[1:]:
+        dwt += other
+    return dx.reshape(x.shape), np.ascontiguousarray(dwt.T).reshape(1, 1, c, f)
+
+
+@njit(cache=not PARALLEL, nogil=True, fastmath={"reassoc", "contract"})
+def input_gradient_rows(dy, w, top, left, dx, r0, r1):
+    """dx[n, h, x, c] = sum over a, q, f of dy[n, h + top - a, x + left - q, f] * w[a, q, c, f] (inside dy)
+    for the rows t = n*H + h in [r0, r1): the input gradient of a stride-1 conv with fewer input channels
+    than a vector (the first layer, C = 1), gathered (no scatter), each sum over f vectorised (its order
+    is fixed at compile time: ``reassoc``). dy: (N, OH, OW, F), w: (KH, KW, C, F), dx: (N, H, W, C)."""
+    kh, kw, c, f = w.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    h, wd = dx.shape[1], dx.shape[2]
+    for t in range(r0, r1):
+        n, i = t // h, t % h
+        for j in range(wd):
+            for ch in range(c):
+                dx[n, i, j, ch] = 0.0
+                for a in range(kh):
+                    yi = i + top - a
+                    if 0 <= yi < oh:
+                        for q in range(kw):
+                            yj = j + left - q
+                            if 0 <= yj < ow:
+                                s = dy[n, yi, yj, 0] * w[a, q, ch, 0]      # (in dy's dtype, not float64)
+                                for k in range(1, f):
+                                    s += dy[n, yi, yj, k] * w[a, q, ch, k]
+                                dx[n, i, j, ch] += s
+
+
+def input_gradient_small_c(dy, w, x_shape, pads):
+    """dx: x_shape of a stride-1 conv with kernel w: (KH, KW, C, F) and pads ((top, _), (left, _)), given
+    dy: (N, OH, OW, F) contiguous, by :func:`input_gradient_rows` split across cores."""
+    (top, _), (left, _) = pads
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    rows = x_shape[0] * x_shape[1]
+    run_parts(input_gradient_rows, [(dy, w, top, left, dx, a, b)
+                                    for a, b in split(rows, parts_for(dy.size * w.shape[0] * w.shape[1]))])
+    return dx
+
+
+# ----------------------------------------------------------------------------- bias gradient
+
+
+@njit(**_jit)
+def column_sum_rows(d, block, p0, p1, out):
+    """out[f] += sum over p0 <= p < p1 of d[p, f], in partial sums of ``block`` rows (out zeroed)."""
+    f = d.shape[1]
+    part = np.empty(f, dtype=out.dtype)
+    for s in range(p0, p1, block):
+        part[:] = 0.0
+        for p in range(s, min(p1, s + block)):
+            for k in range(f):
+                part[k] += d[p, k]
+        out += part
+
+
+def bias_gradient(dy):
+    """db = dy summed over every axis but the last, dy: (..., F) contiguous; WGRAD_PARTS fixed blocks of rows
+    (the same bits on every machine), split across cores."""
+    d = dy.reshape(-1, dy.shape[-1])
+    blocks = split(d.shape[0], WGRAD_PARTS if d.size >= MIN_PARALLEL_MACS // 4 else 1)
+    partial = [np.zeros(d.shape[1], dtype=dy.dtype) for _ in blocks]
+    run_parts(column_sum_rows, [(d, SUM_PIXELS, a, b, out) for (a, b), out in zip(blocks, partial)])
+    db = partial[0]
+    for other in partial[1:]:
+        db += other
+    return db

@@ -100,6 +100,31 @@ def add_bias_rows(y, b):
             y[r, k] += b[k]
 
 
+# ----------------------------------------------------------------------------- channel concatenation
+
+
+@njit(**_jit)
+def copy_channels(x, y, c0, r0, r1):
+    """y[n, h, :, c0:c0 + C] = x[n, h] for the rows t = n*H + h in [r0, r1); x: (N, H, W, C), y: (N, H, W, C')."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    for t in range(r0, r1):
+        n, i = t // h, t % h
+        for j in range(w):
+            for ch in range(c):
+                y[n, i, j, c0 + ch] = x[n, i, j, ch]
+
+
+@njit(**_jit)
+def take_channels(y, x, c0, r0, r1):
+    """x[n, h] = y[n, h, :, c0:c0 + C] for the rows t = n*H + h in [r0, r1): the adjoint of copy_channels."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    for t in range(r0, r1):
+        n, i = t // h, t % h
+        for j in range(w):
+            for ch in range(c):
+                x[n, i, j, ch] = y[n, i, j, c0 + ch]
+
+
 # ----------------------------------------------------------------------------- ReLU
 
 

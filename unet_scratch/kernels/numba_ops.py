@@ -26,19 +26,21 @@ import numpy as np
 
 from unet_scratch.checks import (check_conv_args, check_dy_shape, check_transpose_args, normalize_pair,
                                  normalize_padding, pool_args)
-from unet_scratch.ops import (center_crop, center_crop_backward, col2im, concatenate,  # noqa: F401
-                              concatenate_backward, conv2d_backward_naive, conv2d_naive,
+from unet_scratch.ops import (center_crop, center_crop_backward, col2im,  # noqa: F401
+                              conv2d_backward_naive, conv2d_naive,
                               conv2d_transpose_naive, conv_output_size, conv_transpose_output_size,
                               crop2d, crop2d_backward, crop_amounts, dropout, dropout_backward, im2col, maxpool2d_backward_naive,
                               maxpool2d_naive, padding_amounts, sigmoid, sigmoid_backward, softmax,
                               softmax_backward, upsample2d, upsample2d_backward,
                               upsample2d_backward_naive, upsample2d_naive)
+from unet_scratch.ops.concat import check_concat_args
 from unet_scratch.ops.conv_transpose import transpose_output_shape
 
 from unet_scratch import ops as _ref
 
-from . import numba_loops as loops
 from . import numba_direct as direct
+from . import numba_loops as loops
+from .numba_threads import parts_for, run_parts, split
 from .numba_conv import (conv_backward_gemm, conv_forward_gemm, conv_geometry,
                          conv_input_gradient_gemm, conv_weight_gradient_gemm, flipped_kernel_matrix)
 
@@ -75,6 +77,9 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
     oh, ow, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
     cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding,
              "pads": (pad_h, pad_w), "fast": True}
+    if DIRECT and (kh, kw) == strides == (1, 1) and f < direct.lanes(dtype):      # the 1-filter head
+        cache["pointwise"] = True
+        return direct.pointwise_small(x, w, b), cache
     if DIRECT and direct.use_direct((kh, kw), c, f, (oh, ow), dtype):
         cache["direct"] = True
         return direct.conv_direct(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b), cache
@@ -91,10 +96,11 @@ def conv2d_backward(dy, cache):
     check_dy_shape(dy, expected, f"for an input of shape {x.shape}, kernel {w.shape}, strides {strides}, "
                                  f"padding {cache['padding']!r}")
     dy = _as(dy, x.dtype)
-    if cache.get("direct"):
-        dx, dw = _conv_backward_direct(x, dy, w, strides, pads)
-    else:
-        dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
+    if cache.get("pointwise") or cache.get("direct"):
+        dx, dw = (direct.pointwise_small_backward(x, dy, w) if cache.get("pointwise") else
+                  _conv_backward_direct(x, dy, w, strides, pads))
+        return dx, dw, direct.bias_gradient(dy) if cache["has_bias"] else None
+    dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     return dx, dw, db
 
@@ -110,6 +116,8 @@ def _conv_backward_direct(x, dy, w, strides, pads):
         flipped = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
         dx = direct.conv_direct(dy, np.ascontiguousarray(flipped_kernel_matrix(w)), (kh, kw), (1, 1),
                                 flipped, x.shape[1:3])
+    elif strides == (1, 1) and c < direct.lanes(x.dtype):          # the first layer (C = 1)
+        dx = direct.input_gradient_small_c(dy, w, x.shape, pads)
     else:
         dx = conv_input_gradient_gemm(dy, w, x.shape, strides, pads)
     return dx, dw
@@ -170,7 +178,7 @@ def conv2d_transpose_backward(dy, cache):
             dz = np.empty((*x.shape[:3], kh * kw * f), dtype=x.dtype)
             loops.space_to_depth(dy, kh, kw, dz)
             dx = (dz.reshape(-1, kh * kw * f) @ w.reshape(kh * kw * f, c)).reshape(x.shape)
-        return dx, dw, dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
+        return dx, dw, direct.bias_gradient(dy) if cache["has_bias"] else None
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
         dz = np.empty((n, h, wd, kh * kw * f), dtype=x.dtype)
@@ -186,6 +194,50 @@ def conv2d_transpose_backward(dy, cache):
     dx = conv_forward_gemm(dy, w.reshape(kh * kw * f, c), (kh, kw), strides, (pad_h, pad_w), (oh, ow))
     dw = conv_weight_gradient_gemm(dy, x, (kh, kw), strides, (pad_h, pad_w))
     return dx, dw, db
+
+
+def _image_blocks(x):
+    """[(a, b)]: the images of a batch x: (N, ...) in one block per core (one block for small or single-image
+    batches: pooling windows may span rows, images never)."""
+    return split(x.shape[0], min(x.shape[0], parts_for(x.size)))
+
+
+# ----------------------------------------------------------------------------- concatenation
+
+
+def concatenate(xs, axis=-1):
+    """Like :func:`unet_scratch.ops.concat.concatenate` (same checks, same cache); NHWC channel
+    concatenations of float32/float64 copy rows in one compiled pass split across cores."""
+    xs = list(xs)
+    ax = check_concat_args(xs, axis)
+    if xs[0].ndim != 4 or ax != 3 or xs[0].dtype not in _FAST_DTYPES:
+        return _ref.concatenate(xs, axis)
+    sizes = [x.shape[3] for x in xs]
+    y = np.empty((*xs[0].shape[:3], sum(sizes)), dtype=xs[0].dtype)
+    rows = y.shape[0] * y.shape[1]
+    c0 = 0
+    for x in xs:
+        x = np.ascontiguousarray(x)
+        run_parts(loops.copy_channels, [(x, y, c0, a, b) for a, b in split(rows, parts_for(x.size))])
+        c0 += x.shape[3]
+    return y, (sizes, ax)
+
+
+def concatenate_backward(dy, cache):
+    """dy: (N, H, W, sum C_i) -> [dx_1, dx_2, ...]: contiguous copies of each input's channels (the
+    reference returns views, which every consumer would copy anyway), split across cores."""
+    sizes, ax = cache
+    if dy.ndim != 4 or ax != 3 or dy.dtype not in _FAST_DTYPES:
+        return _ref.concatenate_backward(dy, cache)
+    dy = np.ascontiguousarray(dy)
+    out, c0 = [], 0
+    rows = dy.shape[0] * dy.shape[1]
+    for size in sizes:
+        dx = np.empty((*dy.shape[:3], size), dtype=dy.dtype)
+        run_parts(loops.take_channels, [(dy, dx, c0, a, b) for a, b in split(rows, parts_for(dx.size))])
+        out.append(dx)
+        c0 += size
+    return out
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -205,7 +257,8 @@ def maxpool2d(x, pool_size=(2, 2), strides=None, padding="valid"):
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int8 if ph * pw <= 127 else np.int32)
     if (ph, pw) == (sh, sw) == (2, 2) and pad_h == pad_w == (0, 0):
-        loops.maxpool2x2_forward(x, y, argmax)                 # U-Net's pool, unrolled
+        run_parts(loops.maxpool2x2_forward, [(x[a:b], y[a:b], argmax[a:b])     # U-Net's pool, unrolled,
+                                             for a, b in _image_blocks(x)])    # images split across cores
     else:
         loops.maxpool_forward(x, ph, pw, sh, sw, pad_h[0], pad_w[0], y, argmax)
     cache = {"x_shape": x.shape, "pads": (pad_h, pad_w), "argmax": argmax,
@@ -223,7 +276,8 @@ def maxpool2d_backward(dy, cache):
     dy = np.ascontiguousarray(dy, dtype=np.result_type(dy, np.float32))
     dx = np.zeros(cache["x_shape"], dtype=dy.dtype)
     (top, _), (left, _) = cache["pads"]
-    loops.maxpool_backward(dy, argmax, pw, sh, sw, top, left, dx)
+    run_parts(loops.maxpool_backward, [(dy[a:b], argmax[a:b], pw, sh, sw, top, left, dx[a:b])
+                                       for a, b in _image_blocks(dx)])
     return dx
 
 
@@ -237,7 +291,8 @@ def relu(z):
         return _ref.relu(z)
     z = np.ascontiguousarray(z)
     y = np.empty_like(z)
-    loops.relu_forward(z.reshape(-1), y.reshape(-1))
+    zf, yf = z.reshape(-1), y.reshape(-1)
+    run_parts(loops.relu_forward, [(zf[a:b], yf[a:b]) for a, b in split(zf.size, parts_for(zf.size))])
     return y, y
 
 
@@ -249,5 +304,7 @@ def relu_backward(dy, cache):
         return _ref.relu_backward(dy, cache)
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
     dz = np.empty_like(dy)
-    loops.relu_backward_flat(dy.reshape(-1), y.reshape(-1), dz.reshape(-1))
+    dyf, yf, dzf = dy.reshape(-1), y.reshape(-1), dz.reshape(-1)
+    run_parts(loops.relu_backward_flat, [(dyf[a:b], yf[a:b], dzf[a:b])
+                                         for a, b in split(dyf.size, parts_for(dyf.size))])
     return dz
