@@ -541,6 +541,27 @@ def test_whole_unet_on_the_direct_kernels_equals_numpy(dtype):
         assert_close(g[name], g_ref[name])
 
 
+def test_the_course_workload_calls_no_blas(monkeypatch):
+    """The course's U-Net (base 16, depth 3; here on 32 x 32 images, batch 2) trains on the direct kernels
+    and compiled loops alone: every route that would call a BLAS product is made to fail, and a forward and
+    backward pass still run (so no BLAS thread spins against the Numba backend's threads)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a BLAS route ran")
+    for name in ("conv_forward_gemm", "conv_backward_gemm", "conv_input_gradient_gemm", "conv_weight_gradient_gemm"):
+        monkeypatch.setattr(nb, name, refuse)
+    model = UNet(input_shape=(32, 32, 1), base_filters=16, depth=3, seed=0)
+    x = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    with use_backend("numba"):
+        y = model.forward(x, training=True)
+        upconvs = [layer for layer in model.layers if type(layer).__name__ == "Conv2DTranspose"]
+        assert upconvs and all(layer._cache[0].get("direct") for layer in upconvs)   # not the GEMM + shuffle
+        model.backward(np.ones_like(y))
+    assert all(np.isfinite(g).all() for g in model.grads.values())
+    monkeypatch.setattr(nb, "DIRECT", False)                    # the check can fail: the old routes use BLAS
+    with use_backend("numba"), pytest.raises(AssertionError, match="BLAS route"):
+        model.forward(x, training=True)
+
+
 def _run_unet(name, dtype, padding, size):
     kw = dict(input_shape=(size, size, 2), base_filters=4, depth=2, padding=padding, seed=3, dtype=dtype)
     if padding == "valid":

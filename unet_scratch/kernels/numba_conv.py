@@ -1,5 +1,9 @@
 """Fast convolution on the CPU: chunked im2col (compiled with Numba) feeding BLAS matrix products.
 
+Since issue 19 this is the route for the wide layers (the seed model's 128-1024 channels): convs with small
+filter banks (C*F <= 8192, the course's U-Net) go to the direct kernels of ``numba_direct.py`` first, which
+do not copy the input KH*KW times and do not depend on BLAS doing well on matrices 16-64 columns wide.
+
 The maths is the reference's (``unet_scratch/ops/conv.py``): y = im2col(x_pad) @ W. Three changes make
 it fast without changing a number beyond float rounding:
 

@@ -13,13 +13,16 @@ which NumPy would otherwise run as several passes with temporary arrays:
     depth_to_space   the pixel shuffle of a 2x2 stride-2 transposed convolution, with the bias
     winograd_*       the input and output transforms of Winograd's F(2x2, 3x3) (see numba_winograd.py)
     relu_*           y = max(z, 0) and dz = dy * (y > 0), one pass each
+    copy_channels    channel concatenation and its adjoint (take_channels), a block of rows at a time
 
 Threads. The loops are written with ``prange`` but compiled with ``parallel=False`` unless the
 environment variable ``UNET_SCRATCH_NUMBA_PARALLEL=1`` is set. On the 2-core machine this course targets,
 OpenBLAS keeps a worker thread spinning for a while after every GEMM; a Numba parallel region started
 right after a GEMM competes with it for the second core. Measured there: a ReLU pass after a GEMM took
 8.0 ms with Numba's OpenMP threads against 2.2 ms single-threaded, and chunked im2col convolutions ran
-4 to 15 times slower in parallel mode. With many cores or a quiet BLAS, try the switch.
+4 to 15 times slower in parallel mode. The backend uses both cores another way: the kernels release the
+GIL and ``numba_threads.run_parts`` runs blocks of rows in Python threads (the course's training step no
+longer calls BLAS at all, see ``numba_direct.py``), so ``parallel=True`` is only an experiment now.
 
 Cache. Only the default (serial) mode caches its machine code on disk (``cache=not PARALLEL``). Numba's
 cache index is keyed by the signature, the CPU and the function's bytecode, not by the jit flags

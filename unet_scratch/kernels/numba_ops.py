@@ -4,18 +4,29 @@
 Each one returns the same numbers as the NumPy reference up to float rounding (rtol = atol = 1e-5 in
 float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and keeps the input dtype.
 
-    conv2d, conv2d_backward                 chunked im2col + BLAS, see numba_conv.py; 3x3 stride-1 convs
-                                            with >= 16 channels and >= 32x32 outputs by Winograd
-                                            F(2x2, 3x3), see numba_winograd.py
-    conv2d_transpose(_backward)             kernel == stride (U-Net's 2x2/2): one GEMM + pixel shuffle;
-                                            otherwise the conv's input gradient, as in the reference
-    maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing
-    relu, relu_backward                     one compiled pass each
+    conv2d, conv2d_backward                 small filter banks (C*F up to 8192, or 16384 on images up to
+                                            64x64; F a multiple of the vector width: the course's U-Net) by
+                                            direct kernels with the multiply-adds in registers, no im2col,
+                                            no BLAS, rows split across cores (numba_direct.py); the 1-filter
+                                            head and the first layer's input gradient (C = 1) by compiled
+                                            loops; wider layers (the seed model's) by chunked im2col + BLAS
+                                            (numba_conv.py), 3x3 stride-1 ones with >= 16 channels and
+                                            >= 32x32 outputs by Winograd F(2x2, 3x3) (numba_winograd.py)
+    conv2d_transpose(_backward)             kernel == stride (U-Net's 2x2/2): direct kernels for small
+                                            banks, else one GEMM + pixel shuffle; otherwise the conv's
+                                            input gradient, as in the reference
+    maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing (images
+                                            split across cores)
+    relu, relu_backward                     one compiled pass each, split across cores
+    concatenate(_backward)                  one compiled copy per input, split across cores (the backward
+                                            returns contiguous copies, not the reference's views)
     everything else                         re-exported from the NumPy reference: cheap (sigmoid and
-                                            softmax on the 1-channel head, concatenate = one copy,
-                                            crop2d = a slice, upsample2d = one broadcast
-                                            copy and its backward one reshaped sum) or
+                                            softmax on the 1-channel head, crop2d = a slice, upsample2d =
+                                            one broadcast copy and its backward one reshaped sum) or
                                             bound to the reference's random numbers (dropout)
+
+Threads: ``numba_threads.py`` (``UNET_SCRATCH_THREADS=1`` keeps everything in the calling thread). The
+results do not depend on the number of threads.
 
 Caches hold what each backward needs, with the reference's keys where the reference has them, but a
 cache is only valid for the backward of the backend that made it.
