@@ -463,6 +463,16 @@ def test_direct_dispatch():
     assert not direct.use_direct((3, 3), 16, 16, (32, 32), np.float16)
 
 
+def test_direct_kernels_refuse_filters_off_the_vector_width(rng):
+    x, w = _rand(rng, (1, 6, 6, 2), np.float32), _rand(rng, (3, 3, 2, L32 + 1), np.float32)
+    with pytest.raises(ValueError, match=f"multiple of {L32}"):
+        direct.conv_direct(x, w.reshape(-1, L32 + 1), (3, 3), (1, 1), ((1, 1), (1, 1)), (6, 6))
+    with pytest.raises(ValueError, match="numba_ops.conv2d"):
+        direct.weight_gradient_direct(x, _rand(rng, (1, 6, 6, 3), np.float32), (3, 3), (1, 1), ((1, 1), (1, 1)))
+    with pytest.raises(ValueError, match=f"multiple of {L32}"):
+        direct.upconv_direct(x, _rand(rng, (2, 2, 3, 2), np.float32))
+
+
 def test_direct_gradcheck_float64(rng):
     """Finite differences on the direct kernels (x, w, b) with C and F multiples of the vector width."""
     args = (_rand(rng, (1, 5, 6, L64), np.float64), _rand(rng, (3, 3, L64, L64), np.float64),

@@ -287,10 +287,11 @@ def run(quick=False, backends=("numpy", "numba", "tf", "torch"), repeats=None, m
 
 
 def _strategies(spec, rng, timing) -> dict:
-    """Forward time of one 3x3 conv by full im2col (reference), chunked im2col and Winograd (Numba),
-    shifted views; the chunked and Winograd columns call numba_conv / numba_winograd directly, whatever
-    ``conv2d`` would pick for that shape."""
-    from .kernels import numba_conv, numba_winograd
+    """Forward time of one 3x3 conv by full im2col (reference), chunked im2col, Winograd and the direct
+    kernels (Numba), shifted views; the Numba columns call numba_conv / numba_winograd / numba_direct
+    directly, whatever ``conv2d`` would pick for that shape (the direct kernels need F to be a multiple of
+    the vector width, as every layer of the seed model's is but the head)."""
+    from .kernels import numba_conv, numba_direct, numba_winograd
     from .ops import conv as ref
     x = rng.standard_normal(spec["x_shape"], dtype=np.float32)
     w = rng.standard_normal(spec["param"], dtype=np.float32)
@@ -306,11 +307,20 @@ def _strategies(spec, rng, timing) -> dict:
     def winograd():
         return numba_winograd.winograd_conv(x, wmat, (pad_h, pad_w), (oh, ow))
 
+    def direct_conv():
+        return numba_direct.conv_direct(x, wmat, (kh, kw), (1, 1), (pad_h, pad_w), (oh, ow))
+
     np.testing.assert_allclose(winograd(), expected, rtol=1e-4, atol=1e-3)
-    stats = time_round_robin({"full im2col (numpy)": lambda: ref.conv2d(x, w, None, 1, "same"),
-                              "chunked im2col (numba)": chunked, "winograd (numba)": winograd,
-                              "shifted views": lambda: shifted_views_conv(x, w)}, **timing)
-    return {"label": spec_label(spec), **with_ratios(stats, spec_gflop(spec))}
+    calls = {"full im2col (numpy)": lambda: ref.conv2d(x, w, None, 1, "same"),
+             "chunked im2col (numba)": chunked, "winograd (numba)": winograd, "direct (numba)": direct_conv,
+             "shifted views": lambda: shifted_views_conv(x, w)}
+    if f % numba_direct.lanes(x.dtype):                 # filters not a whole number of vectors
+        del calls["direct (numba)"]
+    else:
+        np.testing.assert_allclose(direct_conv(), expected, rtol=1e-4, atol=1e-3)
+    stats = with_ratios(time_round_robin(calls, **timing), spec_gflop(spec))
+    stats.setdefault("direct (numba)", None)                          # "-" in the table
+    return {"label": spec_label(spec), **stats}
 
 
 # ----------------------------------------------------------------------------- the report

@@ -66,6 +66,14 @@ def use_direct_upconv(c, f, dtype) -> bool:
     return f % lanes(dtype) == 0 and c * f <= MAX_WEIGHTS and np.dtype(dtype) in (np.float32, np.float64)
 
 
+def _check_width(f, dtype):
+    """The tiles write whole vectors of filters: refuse F that is not a multiple of the vector width."""
+    if f % lanes(dtype):
+        raise ValueError(f"the direct kernels need a number of filters that is a multiple of {lanes(dtype)} "
+                         f"({np.dtype(dtype).name} numbers per vector register here), got {f}; call "
+                         f"numba_ops.conv2d / conv2d_transpose, which pick another kernel for it")
+
+
 # ----------------------------------------------------------------------------- forward
 
 
@@ -173,6 +181,7 @@ def conv_direct(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
     (top, _), (left, _) = pads
     n, _, _, c = x.shape
     f = wmat.shape[1]
+    _check_width(f, x.dtype)
     y = np.empty((n, oh, ow, f), dtype=x.dtype)
     bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     rows = block_rows(((ow - 1) * sw + kw) * c * x.itemsize, sh, kh)
@@ -246,6 +255,7 @@ def weight_gradient_direct(x, dy, kernel_hw, strides, pads):
     (kh, kw), (sh, sw), ((top, _), (left, _)) = kernel_hw, strides, pads
     c = x.shape[3]
     n, oh, ow, f = dy.shape
+    _check_width(f, dy.dtype)
     in_row = ((ow - 1) * sw + kw) * c * x.itemsize
     rows = max(1, min(block_rows(in_row + ow * f * dy.itemsize, sh, kh), -(-SUM_PIXELS // ow)))
     blocks = split(n * oh, WGRAD_PARTS)
@@ -300,6 +310,7 @@ def upconv_direct(x, w, b=None):
     layout), b: (F,) or None. Returns y: (N, H*KH, W*KW, F)."""
     kh, kw, f, c = w.shape
     n, h, wd, _ = x.shape
+    _check_width(f, x.dtype)
     y = np.empty((n, h * kh, wd * kw, f), dtype=x.dtype)
     wmat = np.ascontiguousarray(w.reshape(kh * kw * f, c).T)              # (C, KH*KW*F)
     bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
@@ -378,6 +389,7 @@ def upconv_backward_direct(dy, x, w):
     another way)."""
     kh, kw, f, c = w.shape
     n, h, wd, _ = x.shape
+    _check_width(f, x.dtype)
     dx = None
     if c % lanes(x.dtype) == 0:
         dx = np.empty(x.shape, dtype=x.dtype)
