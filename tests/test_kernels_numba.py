@@ -17,8 +17,8 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 import unet_scratch.ops as ref  # noqa: E402
 from unet_scratch import UNet, backend, use_backend  # noqa: E402
 from unet_scratch.gradcheck import numeric_gradient, rel_error  # noqa: E402
-from unet_scratch.kernels import (numba_conv, numba_direct as direct, numba_loops, numba_ops as nb,  # noqa: E402
-                                  numba_simd, numba_winograd)
+from unet_scratch.kernels import (numba_conv, numba_direct as direct, numba_loops, numba_narrow as narrow,  # noqa: E402
+                                  numba_ops as nb, numba_simd, numba_upconv as upconv, numba_winograd)
 from conftest import TOL, assert_same  # noqa: E402  (tests/conftest.py: dtype, shape, TOL by dtype)
 
 GRADCHECK_TOL = 1e-7
@@ -470,7 +470,7 @@ def test_direct_kernels_refuse_filters_off_the_vector_width(rng):
     with pytest.raises(ValueError, match="numba_ops.conv2d"):
         direct.weight_gradient_direct(x, _rand(rng, (1, 6, 6, 3), np.float32), (3, 3), (1, 1), ((1, 1), (1, 1)))
     with pytest.raises(ValueError, match=f"multiple of {L32}"):
-        direct.upconv_direct(x, _rand(rng, (2, 2, 3, 2), np.float32))
+        upconv.upconv_direct(x, _rand(rng, (2, 2, 3, 2), np.float32))
 
 
 def test_direct_gradcheck_float64(rng):
@@ -512,7 +512,7 @@ def test_direct_upconv_gradcheck_float64(rng):
 def test_narrow_convs_without_blas(rng, small_blocks_two_threads, monkeypatch, dtype, case):
     """The 1x1 head with fewer filters than a vector and the input gradient of a conv with fewer input
     channels than a vector (the first layer, C = 1) run compiled loops, not BLAS; split across two threads."""
-    monkeypatch.setattr(direct, "parts_for", lambda items: 2)
+    monkeypatch.setattr(narrow, "parts_for", lambda items: 2)
     lanes = numba_simd.lanes(dtype)
     shape, kernel, f = ((2, 9, 7, 2 * lanes), (1, 1), 1) if case == "head" else ((2, 9, 7, 1), (3, 3), lanes)
     x, w, b = _rand(rng, shape, dtype), _rand(rng, (*kernel, shape[3], f), dtype), _rand(rng, (f,), dtype)

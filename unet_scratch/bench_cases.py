@@ -303,8 +303,8 @@ def torch_layer_calls(torch, spec, rng):
         fwd = lambda: F.max_pool2d(x, k, stride)                                      # noqa: E731
         y, idx = F.max_pool2d(x, k, stride, return_indices=True)
         dy = draw_like(y)
-        bwd = lambda: aten.max_pool2d_with_indices_backward(dy, x, k, stride, [0, 0], [1, 1], False, idx)  # noqa: E731
-        return (lambda: fwd().numpy()), (lambda: bwd().numpy())
+        pool_bwd = lambda: aten.max_pool2d_with_indices_backward(dy, x, k, stride, [0, 0], [1, 1], False, idx)  # noqa: E731
+        return (lambda: fwd().numpy()), (lambda: pool_bwd().numpy())
     kern = rng.standard_normal(spec["param"], dtype=np.float32) * 0.05
     w = torch.from_numpy(np.ascontiguousarray(kern.transpose(3, 2, 0, 1)))      # Keras -> PyTorch layout
     f = spec["param"][3] if spec["op"] == "Conv2D" else spec["param"][2]

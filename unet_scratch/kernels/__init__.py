@@ -1,9 +1,10 @@
 """Fast backends with the reference ops' signatures: Numba on the CPU, CuPy on the GPU.
 
     numba_ops   direct convolutions with register tiles for small filter banks (numba_direct.py,
-                numba_simd.py), chunked im2col + BLAS for the wide ones (Winograd F(2x2, 3x3) for 3x3),
-                compiled loops for pooling, ReLU, concatenation, rows split across cores (numba_conv.py,
-                numba_winograd.py, numba_loops.py, numba_threads.py hold the pieces)
+                numba_upconv.py, numba_narrow.py, numba_simd.py), chunked im2col + BLAS for the wide
+                ones (Winograd F(2x2, 3x3) for 3x3), compiled loops for pooling, ReLU, concatenation,
+                rows split across cores (numba_conv.py, numba_winograd.py, numba_loops.py,
+                numba_threads.py hold the pieces)
     cupy_ops    xp_ops on CuPy arrays (cuBLAS matrix products) plus two CUDA kernels, pooling and ReLU
                 (imports only where a GPU is)
     xp_ops      the array logic written once for NumPy or CuPy, each function finding its array module

@@ -9,11 +9,11 @@ float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and ke
                                             direct kernels with the multiply-adds in registers, no im2col,
                                             no BLAS, rows split across cores (numba_direct.py); the 1-filter
                                             head and the first layer's input gradient (C = 1) by compiled
-                                            loops; wider layers (the seed model's) by chunked im2col + BLAS
+                                            loops (numba_narrow.py); wider layers (the seed model's) by chunked im2col + BLAS
                                             (numba_conv.py), 3x3 stride-1 ones with >= 16 channels and
                                             >= 32x32 outputs by Winograd F(2x2, 3x3) (numba_winograd.py)
     conv2d_transpose(_backward)             kernel == stride (U-Net's 2x2/2): direct kernels for small
-                                            banks, else one GEMM + pixel shuffle; otherwise the conv's
+                                            banks (numba_upconv.py), else one GEMM + pixel shuffle; otherwise the conv's
                                             input gradient, as in the reference
     maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing (images
                                             split across cores)
@@ -49,7 +49,7 @@ from unet_scratch.ops.conv_transpose import transpose_output_shape
 
 from unet_scratch import ops as _ref
 
-from . import numba_direct as direct
+from . import numba_direct as direct, numba_narrow as narrow, numba_upconv as upconv
 from . import numba_loops as loops
 from .numba_threads import parts_for, run_parts, split
 from .numba_conv import (conv_backward_gemm, conv_forward_gemm, conv_geometry,
@@ -90,7 +90,7 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
              "pads": (pad_h, pad_w), "fast": True}
     if DIRECT and (kh, kw) == strides == (1, 1) and f < direct.lanes(dtype):      # the 1-filter head
         cache["pointwise"] = True
-        return direct.pointwise_small(x, w, b), cache
+        return narrow.pointwise_small(x, w, b), cache
     if DIRECT and direct.use_direct((kh, kw), c, f, (oh, ow), dtype):
         cache["direct"] = True
         return direct.conv_direct(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b), cache
@@ -108,9 +108,9 @@ def conv2d_backward(dy, cache):
                                  f"padding {cache['padding']!r}")
     dy = _as(dy, x.dtype)
     if cache.get("pointwise") or cache.get("direct"):
-        dx, dw = (direct.pointwise_small_backward(x, dy, w) if cache.get("pointwise") else
+        dx, dw = (narrow.pointwise_small_backward(x, dy, w) if cache.get("pointwise") else
                   _conv_backward_direct(x, dy, w, strides, pads))
-        return dx, dw, direct.bias_gradient(dy) if cache["has_bias"] else None
+        return dx, dw, narrow.bias_gradient(dy) if cache["has_bias"] else None
     dx, dw = conv_backward_gemm(x, dy, w, strides, pads)
     db = dy.sum(axis=(0, 1, 2)) if cache["has_bias"] else None
     return dx, dw, db
@@ -128,7 +128,7 @@ def _conv_backward_direct(x, dy, w, strides, pads):
         dx = direct.conv_direct(dy, np.ascontiguousarray(flipped_kernel_matrix(w)), (kh, kw), (1, 1),
                                 flipped, x.shape[1:3])
     elif strides == (1, 1) and c < direct.lanes(x.dtype):          # the first layer (C = 1)
-        dx = direct.input_gradient_small_c(dy, w, x.shape, pads)
+        dx = narrow.input_gradient_small_c(dy, w, x.shape, pads)
     else:
         dx = conv_input_gradient_gemm(dy, w, x.shape, strides, pads)
     return dx, dw
@@ -156,7 +156,7 @@ def conv2d_transpose(x, w, b=None, strides=(1, 1), padding="valid"):
     cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding, "fast": True}
     if (kh, kw) == strides and DIRECT and direct.use_direct_upconv(c, f, dtype):
         cache["direct"] = True
-        return direct.upconv_direct(x, w, b), cache
+        return upconv.upconv_direct(x, w, b), cache
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
         z = x.reshape(-1, c) @ w.reshape(kh * kw * f, c).T             # (N*H*W, KH*KW*F)
@@ -184,12 +184,12 @@ def conv2d_transpose_backward(dy, cache):
     kh, kw, f, c = w.shape
     if cache.get("direct"):
         dy = _as(dy, x.dtype)
-        dx, dw = direct.upconv_backward_direct(dy, x, w)
+        dx, dw = upconv.upconv_backward_direct(dy, x, w)
         if dx is None:                                  # C not a multiple of the vector width: one GEMM
             dz = np.empty((*x.shape[:3], kh * kw * f), dtype=x.dtype)
             loops.space_to_depth(dy, kh, kw, dz)
             dx = (dz.reshape(-1, kh * kw * f) @ w.reshape(kh * kw * f, c)).reshape(x.shape)
-        return dx, dw, direct.bias_gradient(dy) if cache["has_bias"] else None
+        return dx, dw, narrow.bias_gradient(dy) if cache["has_bias"] else None
     if (kh, kw) == strides:
         n, h, wd, _ = x.shape
         dz = np.empty((n, h, wd, kh * kw * f), dtype=x.dtype)
