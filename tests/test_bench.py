@@ -26,8 +26,8 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path, tf):
     assert meta["quick"] is True and results["gemm_peak_gflops"] > 0
     assert meta["cpu_isa"] in bench_machine.ISA_LEVEL
     assert set(meta["blas_forcing"]) >= {"variables", "cpu_isa", "forced_kernel", "older_than_cpu"}
-    (openblas,) = [lib for lib in meta["blas_libraries"] if lib["library"] == "openblas"]   # NumPy's
-    assert openblas["version"] and openblas["kernel"] and openblas["threads"] >= 1
+    openblas = [lib for lib in meta["blas_libraries"] if lib["library"] == "openblas"]   # NumPy's, SciPy's, ...
+    assert openblas and all(lib["version"] and lib["kernel"] and lib["threads"] >= 1 for lib in openblas)
     assert [m["name"] for m in results["models"]] == ["tiny", "tiny-batch"]
     for model in results["models"]:
         batch = model["config"].get("batch", 1)

@@ -82,7 +82,7 @@ def warm_up():
 warm_up()
 
 
-# %% [markdown] translates="4edb602a1098"
+# %% [markdown] translates="f4f9691aac15"
 # ## 2. 每个内核做什么
 #
 # | 文件 | 里面有什么 |
@@ -90,11 +90,12 @@ warm_up()
 # | `kernels/numba_ops.py` | Numba 后端：与参考实现同名、同签名；选择快速路径，遇到其他 dtype（float16）时退回参考实现 |
 # | `kernels/numba_conv.py` | **分块 im2col + BLAS GEMM** 形式的卷积：一块输出行被收集到一个约 8 MB、反复使用的缓冲区里，直接乘进 $y$ 中对应的切片（`np.matmul(..., out=...)`）；当 $C > F$ 时，步幅（stride）为 1 的卷积的输入梯度写成与翻转卷积核（kernel）的卷积 |
 # | `kernels/numba_winograd.py` | 至少 16 个通道（channel）、图像至少 32 x 32 的 3x3 步幅 1 卷积，用 **Winograd 的 $F(2\times2, 3\times3)$**：每个 2 x 2 输出块只要 16 次乘法，而不是 36 次，写成 16 次 GEMM（第 3b 节）；$C \le F$ 时输入梯度也用它 |
-# | `kernels/numba_loops.py` | GEMM 周围那些编译过的、受内存带宽限制的循环：`im2col_rows`（用边界检查代替填充（padding），不复制出填充后的数组）、`col2im_rows`、`add_bias_rows`、最大池化的前向（最大值以及第一个最大值的下标）和反向、ReLU、$2\times2$ 步幅 2 转置卷积（transposed convolution）的像素重排，以及 Winograd 的输入、卷积核和输出变换 |
+# | `kernels/numba_direct.py`、`numba_upconv.py`、`numba_narrow.py`、`numba_simd.py` | 权重少的层（$C \cdot F \le 8192$，$F$ 是向量宽度的整数倍）用**直接卷积**：一个按寄存器分块的乘加小块，用 LLVM 向量代码写成（`numba_simd`），不要 im2col 缓冲区，也不用 BLAS，各行分给两个核；2x2/2 的转置卷积（transposed convolution）也这样做；通道很少的特殊情况（第一层的 $C = 1$、$1 \times 1$ 输出层）另有小循环 |
+# | `kernels/numba_loops.py` | GEMM 周围那些编译过的、受内存带宽限制的循环：`im2col_rows`（用边界检查代替填充（padding），不复制出填充后的数组）、`col2im_rows`、`add_bias_rows`、最大池化的前向（最大值以及第一个最大值的下标）和反向、ReLU、$2\times2$ 步幅 2 转置卷积的像素重排，以及 Winograd 的输入、卷积核和输出变换 |
 # | `kernels/xp_ops.py` | 针对数组模块 `xp`（NumPy 或 CuPy）只写一遍的数组逻辑：用切片实现的 im2col、GEMM、池化（pooling） |
 # | `kernels/cupy_ops.py` | GPU 后端：`xp = cupy` 的 `xp_ops`（cuBLAS 的 GEMM），加上池化和 ReLU 的 CUDA 内核 |
 #
-# 原则是：**每一个计算量大的乘积都交给 BLAS**（这里是 OpenBLAS，GPU 上是 cuBLAS），它本来就跑在接近机器峰值的速度上；Numba 只编译它周围的复制、散射和逐元素运算，这些如果交给 NumPy，会变成好几趟带临时数组的运算。这些循环用 `prange`（并行的 range）来写，但默认按单线程编译：在 2 核的机器上，OpenBLAS 每次 GEMM 之后都让一个工作线程保持自旋，并行的 Numba 区域会和它抢 CPU（设置 `UNET_SCRATCH_NUMBA_PARALLEL=1` 可打开多线程）。我们也试过融合内核（把偏置和 ReLU 放进 GEMM 的收尾阶段），测出的差别在噪声范围之内，所以本库让它们保持分开（见 `benchmarks/README.md`）。
+# 对宽的层，原则是：**每一个计算量大的乘积都交给 BLAS**（这里是 OpenBLAS，GPU 上是 cuBLAS），它本来就跑在接近机器峰值的速度上（小 U-Net 的窄层里，BLAS 每次调用的开销和 im2col 的复制占了大头，所以才有直接卷积）；Numba 只编译它周围的复制、散射和逐元素运算，这些如果交给 NumPy，会变成好几趟带临时数组的运算。这些循环用 `prange`（并行的 range）来写，但默认按单线程编译：在 2 核的机器上，OpenBLAS 每次 GEMM 之后都让一个工作线程保持自旋，并行的 Numba 区域会和它抢 CPU（设置 `UNET_SCRATCH_NUMBA_PARALLEL=1` 可打开多线程）。我们也试过融合内核（把偏置和 ReLU 放进 GEMM 的收尾阶段），测出的差别在噪声范围之内，所以本库让它们保持分开（见 `benchmarks/README.md`）。
 
 # %% [markdown] translates="7e89b524c071"
 # ## 3. 分块做 im2col + GEMM
@@ -160,18 +161,18 @@ print("Winograd tile:\n", Y.round(6), "\ndirect 3x3 conv ('valid' on the patch):
 print("equal:", np.allclose(Y, direct, rtol=0, atol=1e-12))
 
 from unet_scratch.kernels import numba_winograd
-xw = rng.standard_normal((1, 64, 64, 32), dtype=np.float32)
-ww = (rng.standard_normal((3, 3, 32, 32)) * np.sqrt(2 / (9 * 32))).astype(np.float32)
-print("the backend picks Winograd for a 64x64x32 -> 32 conv:",
-      numba_winograd.use_winograd((3, 3), (1, 1), 32, 32, (64, 64)))
+xw = rng.standard_normal((1, 32, 32, 256), dtype=np.float32)
+ww = (rng.standard_normal((3, 3, 256, 128)) * np.sqrt(2 / (9 * 256))).astype(np.float32)
+print("the backend picks Winograd for a 32x32x256 -> 128 conv:",
+      numba_winograd.use_winograd((3, 3), (1, 1), 256, 128, (32, 32)))
 with use_backend("numba"):
     y_w = us.backend.ops().conv2d(xw, ww, None, 1, "same")[0]
 y_r = ops.conv2d(xw, ww, None, 1, "same")[0]
 print("float32, Winograd vs reference: max |difference| / max |y| below 2e-6:",
       np.abs(y_w - y_r).max() / np.abs(y_r).max() < 2e-6, "| allclose(1e-5):", np.allclose(y_w, y_r, rtol=1e-5, atol=1e-5))
 
-# %% [markdown] translates="14aabf33df7a"
-# 后端在矩阵乘法占主导的地方使用它：至少 16 个输入和输出通道、输出至少 $32 \times 32$ 的 3x3 步幅 1 卷积（`numba_winograd.use_winograd`；第一层 $C = 1$，仍用 im2col；小于 $32 \times 32$ 时，变换一个 $3 \times 3 \times 1024 \times 1024$ 卷积核的开销抵得上更小的 GEMM 所省下的时间）。它的舍入误差与 im2col 相差最后几位的几个单位：float32 下相对误差（relative error）约 $10^{-6}$，float64 下约 $10^{-15}$，都在本课程的容差之内。
+# %% [markdown] translates="0939818356dc"
+# 后端在矩阵乘法占主导的地方使用它：至少 16 个输入和输出通道、输出至少 $32 \times 32$、又宽得直接卷积装不下的 3x3 步幅 1 卷积（`numba_winograd.use_winograd`；第一层 $C = 1$，仍用 im2col；小于 $32 \times 32$ 时，变换一个 $3 \times 3 \times 1024 \times 1024$ 卷积核的开销抵得上更小的 GEMM 所省下的时间）。它的舍入误差与 im2col 相差最后几位的几个单位：float32 下相对误差（relative error）约 $10^{-6}$，float64 下约 $10^{-15}$，都在本课程的容差之内。
 #
 # **练习 1（Winograd：从朴素的块到 16 次矩阵乘法）。** 写出 `winograd_conv3x3(x, w)`：$x$：$(N, H, W, C)$（$H - 2$ 和 $W - 2$ 为偶数）与 $w$：$(3, 3, C, F)$ 的 'valid' $3 \times 3$ 步幅 1 卷积（Keras 的互相关（cross-correlation），不翻转卷积核），得到 $y$：$(N, H - 2, W - 2, F)$，分四步：
 #
@@ -254,21 +255,27 @@ def bias_relu_rows(y, b):
 check_bias_relu_rows(bias_relu_rows);
 
 
-# %% [markdown] translates="e596c74c3ee0"
+# %% [markdown] translates="22d187eee329"
 # ## 5. 验证：Numba 对照 NumPy 参考实现
 #
-# 每个运算都用 float32 的随机输入，把 Numba 后端与参考实现对照，用本课程的 float32 容差 $|a - b| \le 10^{-5} + 10^{-5} |b|$（`np.allclose(a, b, rtol=1e-5, atol=1e-5)`）：前向输出和反向传播的每一个输出都要比较。尺寸的选择让卷积的**两条**路径都会运行：输入输出都是 16 个通道的 $32 \times 32$ 卷积走 Winograd（前向，以及输入梯度：$C \le F$ 时它也用 Winograd），8 个通道的 $16 \times 16$ 卷积走 im2col。最后一列写明走的是哪一条。
+# 每个运算都用 float32 的随机输入，把 Numba 后端与参考实现对照，前向输出和反向传播的每一个输出都要比较，float32 容差相对于每个输出的量级：$\max |a - b| \le 10^{-5} \max(1, \max |b|)$。（逐元素的 $10^{-5} + 10^{-5}|b|$ 单凭舍入就会失败：这里权重梯度的每个元素是 $2 \cdot 32 \cdot 32 = 2048$ 个乘积之和，数值可达 160 左右，换一种相加顺序的后端在接近零的元素上相差约 $10^{-4}$，相对误差只有 $6 \cdot 10^{-7}$。）尺寸的选择让卷积的**三条**路径都会运行：权重少的卷积（$C \cdot F$ 小，$F$ 是向量宽度的整数倍）走直接卷积（`numba_direct.py`，没有 im2col 缓冲区），宽的卷积（$32 \times 32$ 上 $256 \to 128$ 个通道）走 Winograd，4 个滤波器（filter）的 $16 \times 16$ 卷积走 im2col。最后一列写明走的是哪一条。
 
 # %%
+from unet_scratch.kernels import numba_direct
 from unet_scratch.kernels.numba_winograd import use_winograd
 
 def same(a, b):
     if isinstance(a, tuple):
         return all(same(p, q) for p, q in zip(a, b))
-    return a is None and b is None or (a.dtype == b.dtype and np.allclose(a, b, rtol=1e-5, atol=1e-5))
+    if a is None or b is None:
+        return a is None and b is None
+    return a.dtype == b.dtype and a.shape == b.shape and \
+        float(np.max(np.abs(a - b))) <= 1e-5 * max(1.0, float(np.max(np.abs(b))))
 
 def conv_path(x, w, stride):
     out = (x.shape[1] // stride, x.shape[2] // stride)
+    if numba_direct.use_direct(w.shape[:2], w.shape[2], w.shape[3], out, w.dtype):
+        return "direct"
     return "Winograd" if use_winograd(w.shape[:2], (stride, stride), w.shape[2], w.shape[3], out) else "im2col"
 
 r = np.random.default_rng(1)
@@ -276,11 +283,14 @@ x8 = r.standard_normal((2, 16, 16, 8), dtype=np.float32)
 x16 = r.standard_normal((2, 32, 32, 16), dtype=np.float32)
 w16 = r.standard_normal((3, 3, 16, 16), dtype=np.float32) * 0.1
 w32 = r.standard_normal((3, 3, 16, 32), dtype=np.float32) * 0.1
+x256 = r.standard_normal((1, 32, 32, 256), dtype=np.float32)
+w256 = r.standard_normal((3, 3, 256, 128), dtype=np.float32) * 0.02
 w84 = r.standard_normal((3, 3, 8, 4), dtype=np.float32) * 0.2
 cases = {
     "conv2d 3x3 32x32, 16->16":  ("conv2d", (x16, w16, r.standard_normal(16, dtype=np.float32), 1, "same"),
                                   conv_path(x16, w16, 1)),
     "conv2d 3x3 32x32, 16->32":  ("conv2d", (x16, w32, None, 1, "same"), conv_path(x16, w32, 1)),
+    "conv2d 3x3 32x32, 256->128": ("conv2d", (x256, w256, None, 1, "same"), conv_path(x256, w256, 1)),
     "conv2d 3x3 16x16, 8->4":    ("conv2d", (x8, w84, r.standard_normal(4, dtype=np.float32), 1, "same"),
                                   conv_path(x8, w84, 1)),
     "conv2d 3x3 stride 2":       ("conv2d", (x16, w16, None, 2, "valid"), conv_path(x16, w16, 2)),
@@ -297,12 +307,12 @@ for label, (name, args, path) in cases.items():
             y, cache = getattr(k, name)(*args)
             dy = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
             outs[backend_name] = (y, getattr(k, name + "_backward")(dy, cache))
-    print(f"{label:<26} forward {same(outs['numba'][0], outs['numpy'][0])}, "
+    print(f"{label:<27} forward {same(outs['numba'][0], outs['numpy'][0])}, "
           f"backward {same(outs['numba'][1], outs['numpy'][1])}  {path}")
 
 
-# %% [markdown] translates="0b2afab04ace"
-# 再看整个 U-Net（深度 3，顶层 16 个滤波器（filter），$64 \times 64$，开着 Dropout，两边用相同的随机种子）：输出、输入梯度和每一个参数梯度。它最上面的两层（$64 \times 64$、16 个通道，$32 \times 32$、32 个通道）的卷积走 Winograd；第一个卷积（$C = 1$）、更深的各层和 $1 \times 1$ 输出层走 im2col。
+# %% [markdown] translates="9ec743ee73cd"
+# 再看整个 U-Net（深度 3，顶层 16 个滤波器，$64 \times 64$，开着 Dropout，两边用相同的随机种子）：输出、输入梯度和每一个参数梯度。在这个宽度下，每个 $3 \times 3$ 卷积的权重都少到可以走直接卷积；打印出来的一行写明了每个卷积走哪条路径。
 
 # %%
 def unet_pass(backend_name):
@@ -317,9 +327,11 @@ def unet_pass(backend_name):
 net, y0, dx0, g0 = unet_pass("numpy")
 _, y1, dx1, g1 = unet_pass("numba")
 convs = [l for l in net.layers if type(l).__name__ == "Conv2D"]
-by_winograd = [l.name for l in convs if use_winograd(l.params["kernel"].shape[:2], (1, 1), l.input_shape[-1],
-                                                     l.params["kernel"].shape[-1], l.output_shape[1:3])]
-print(f"convolutions on the Winograd path: {len(by_winograd)} of {len(convs)}:", ", ".join(by_winograd))
+paths = {}
+for l in convs:
+    xs = np.empty(l.input_shape[1:], np.float32)[None]
+    paths.setdefault(conv_path(xs, l.params["kernel"], 1), []).append(l.name)
+print(f"paths of the {len(convs)} convolutions:", "; ".join(f"{k} {len(v)}" for k, v in sorted(paths.items())))
 print("U-Net output, Numba == NumPy:        ", same(y1, y0))
 print("U-Net input gradient, Numba == NumPy:", same(dx1, dx0))
 print(f"all {len(g0)} parameter gradients agree:   ", g0.keys() == g1.keys() and all(same(g1[k], g0[k]) for k in g0))
