@@ -29,3 +29,13 @@ def test_errors_say_what_to_do():
     for bad in ("/etc/passwd", "../outside.txt", "benchmarks/../../x"):
         with pytest.raises(ValueError, match="a path inside the repository"):
             repo_path(bad)
+
+
+def test_a_copy_beside_the_notebook_is_found_when_the_checkout_lacks_the_file(monkeypatch, tmp_path):
+    """An nbgrader release ships the files a chapter reads next to it (tools/make_nbgrader.py)."""
+    shipped = tmp_path / "benchmarks" / "results" / "only-here.json"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert repo_path("benchmarks/results/only-here.json") == shipped
+    assert repo_path("benchmarks/results/skips.json") == ROOT / "benchmarks" / "results" / "skips.json"

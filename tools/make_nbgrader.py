@@ -53,6 +53,7 @@ TIMEOUT_MARGIN = 8          # a JupyterHub pod or a student laptop may be this m
 FALLBACK_TIMEOUT = 120      # when the chapters carry no execution timing
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_-]*$")
 PARENT_LITERAL = re.compile(r"""(?P<q>["'])\.\./(?P<path>[^"'\n]+?)(?P=q)""")
+REPO_PATH_CALL = re.compile(r"""repo_path\(\s*(?P<q>["'])(?P<path>[^"'\n]+?)(?P=q)""")
 
 
 class NbgraderError(ValueError):
@@ -212,13 +213,18 @@ def to_assignment(nb, stem: str, points: int = 1):
 # ---------------------------------------------------------------- files outside notebooks/ and timing
 
 def parent_files(nb, notebooks: Path) -> list[str]:
-    """Paths (relative to the repository) that code cells name as ``"../<path>"`` literals and that exist."""
+    """Paths (relative to the repository) that code cells name as ``"../<path>"`` literals or as
+    ``repo_path("<path>")`` arguments, and that exist."""
     found = []
     for cell in nb.cells:
         if cell.cell_type == "code":
             for m in PARENT_LITERAL.finditer(cell.source):
                 target = (notebooks / ".." / m["path"]).resolve()
                 if target.exists() and m["path"] not in found:
+                    found.append(m["path"])
+            for m in REPO_PATH_CALL.finditer(cell.source):          # resources.repo_path("<path>"): the
+                target = (notebooks / ".." / m["path"]).resolve()     # file ships beside the notebook, where
+                if target.exists() and m["path"] not in found:      # repo_path finds it without a checkout
                     found.append(m["path"])
     return found
 
