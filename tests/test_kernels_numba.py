@@ -377,11 +377,11 @@ def test_fma_tile_computes_its_definition(rng):
     @njit
     def call(a, sega, segb, b, out, init, accumulate):
         numba_simd.fma_tile(3, 2, a, 5, 7, sega, segb, 2, 4, 3, b, 1, 2 * L64 + 3, out, 2, 2 * L64 + 1,
-                            init, accumulate)
+                            init, accumulate, False)
 
     @njit
-    def call_empty(a, sega, b, out, init):
-        numba_simd.fma_tile(1, 2, a, 0, 1, sega, sega, 0, 4, 1, b, 0, 1, out, 0, 1, init, False)
+    def call_empty(a, sega, b, out, init, relu):
+        numba_simd.fma_tile(1, 2, a, 0, 1, sega, sega, 0, 4, 1, b, 0, 1, out, 0, 1, init, False, relu)
     a, b = _rand(rng, 200, np.float64), _rand(rng, (12, 2 * L64 + 3), np.float64)
     sega, segb = np.array([0, 40]), np.array([0, 6])
     init = _rand(rng, 2 * L64, np.float64)
@@ -399,8 +399,10 @@ def test_fma_tile_computes_its_definition(rng):
     got = np.stack([out[2 + r * (2 * L64 + 1):][:2 * L64] for r in range(3)])
     np.testing.assert_allclose(got, 2 * expected, rtol=1e-14, atol=1e-14)
     empty = np.zeros_like(out)
-    call_empty(a, sega, b, empty, init)                         # no segment: the output is the initial value
+    call_empty(a, sega, b, empty, init, False)                  # no segment: the output is the initial value
     np.testing.assert_array_equal(empty[:2 * L64], init)
+    call_empty(a, sega, b, empty, init, True)                   # ... and with relu=True, max(init, 0)
+    np.testing.assert_array_equal(empty[:2 * L64], np.maximum(init, 0))
 
 
 def _direct_case(rng, dtype, shape, kernel, f, strides, padding):
@@ -461,6 +463,49 @@ def test_direct_dispatch():
     assert not direct.use_direct((1, 1), 16, 16, (128, 128), np.float32)
     assert not direct.use_direct((3, 3), 16, L32 + 1, (32, 32), np.float32)
     assert not direct.use_direct((3, 3), 16, 16, (32, 32), np.float16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", ["lanes", 3])                    # the fused tiles / conv2d then relu
+def test_conv2d_relu_is_relu_of_conv2d(rng, dtype, f):
+    """The fused ReLU gives the same bits as conv2d followed by relu (NaN included: 0, as numba's relu), and
+    caches that the two backward ops accept."""
+    f = numba_simd.lanes(dtype) if f == "lanes" else f
+    x, w, b = _rand(rng, (2, 9, 11, 3), dtype), _rand(rng, (3, 3, 3, f), dtype), _rand(rng, (f,), dtype)
+    x[0, 4, 5, 1] = np.nan
+    y, conv_cache, relu_cache = nb.conv2d_relu(x, w, b, 1, "same")
+    z, cache = nb.conv2d(x, w, b, 1, "same")
+    y_sep, relu_sep = nb.relu(z)
+    np.testing.assert_array_equal(y, y_sep)
+    assert (y >= 0).all() and bool(conv_cache.get("direct")) == (f != 3)
+    dy = _rand(rng, y.shape, dtype)
+    dz = nb.relu_backward(dy, relu_cache)
+    np.testing.assert_array_equal(dz, nb.relu_backward(dy, relu_sep))
+    for got, expected in zip(nb.conv2d_backward(dz, conv_cache), nb.conv2d_backward(dz, cache)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_layers_fuse_the_relu_on_numba_only(monkeypatch, rng):
+    """A Conv2D with activation "relu" calls the backend's conv2d_relu when it has one (numba), not on the
+    NumPy reference, and not when use_ops replaced conv2d or relu (a student's op must run)."""
+    from unet_scratch.backend import use_ops
+    from unet_scratch.layers import Conv2D
+    calls = []
+    real = nb.conv2d_relu
+    monkeypatch.setattr(nb, "conv2d_relu", lambda *a: calls.append("fused") or real(*a))
+    layer = Conv2D(L32, 3, padding="same", activation="relu", seed=0)
+    x = _rand(rng, (1, 6, 6, 2), np.float32)
+    with use_backend("numpy"):
+        y_ref = layer(x)
+    with use_backend("numba"):
+        y = layer(x)
+        assert calls == ["fused"]
+        assert_close(layer.backward(np.ones_like(y)), Conv2D.backward(layer, np.ones_like(y)))
+        student = []
+        with use_ops(conv2d=lambda *a: student.append(1) or nb.conv2d(*a), conv2d_backward=nb.conv2d_backward):
+            layer(x)
+        assert student == [1] and calls == ["fused"]
+    assert_close(y, y_ref)
 
 
 def test_direct_kernels_refuse_filters_off_the_vector_width(rng):

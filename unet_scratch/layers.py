@@ -161,6 +161,14 @@ class Layer:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def _fused_conv_relu(ops):
+    """The backend's ``conv2d_relu`` (relu(conv2d(...)) in one pass, returning (y, conv_cache, relu_cache); the
+    Numba backend has one), or None: the NumPy reference has none, and ``use_ops`` replacing conv2d or relu
+    must reach the replacement."""
+    replaced = getattr(ops, "replacements", {})
+    return None if "conv2d" in replaced or "relu" in replaced else getattr(ops, "conv2d_relu", None)
+
+
 class _ConvBase(Layer):
     """Shared code of Conv2D and Conv2DTranspose: kernel, bias, fused activation."""
 
@@ -208,6 +216,13 @@ class _ConvBase(Layer):
         backward then takes dL/dz (how a loss "from logits" skips the sigmoid or softmax)."""
         self._check_built(x)
         self._ops = backend.ops()
+        fused = _fused_conv_relu(self._ops) if self.activation == "relu" and not logits and \
+            isinstance(self, Conv2D) else None
+        if fused is not None:                       # the backend applies the ReLU as it writes the output
+            y, conv_cache, act_cache = fused(x, self.params["kernel"], self.params.get("bias"),
+                                             self.strides, self.padding)
+            self._cache = (conv_cache, act_cache, logits)
+            return y
         z, conv_cache = self._op(x, self.params["kernel"], self.params.get("bias"),
                                  self.strides, self.padding)
         y, act_cache = (z, None) if logits else self._activate(z)

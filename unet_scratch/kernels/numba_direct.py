@@ -108,44 +108,46 @@ def fill_rows(x, n, hi0, left, buf):
 
 
 @njit(**_jit)
-def pixel_tiles(buf, rowbase, step, sega, segb, nseg, seglen, wmat, f0, f, v2, y, out, ow, init):
+def pixel_tiles(buf, rowbase, step, sega, segb, nseg, seglen, wmat, f0, f, v2, y, out, ow, init, relu):
     """One output row's pixels j < OW for the filters f0 ... f0 + (2 if v2 else 1)*L: tiles of 8 pixels (6
-    with AVX2 when two vectors wide), then single pixels. Pixel j reads buf from rowbase + j*step."""
+    with AVX2 when two vectors wide), then single pixels. Pixel j reads buf from rowbase + j*step; relu:
+    store max(y, 0)."""
     j = 0
     if v2:
         if WIDE_REGISTERS:
             while j + 8 <= ow:
                 fma_tile(8, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
-                         y, out + j * f + f0, f, init, False)
+                         y, out + j * f + f0, f, init, False, relu)
                 j += 8
         else:
             while j + 6 <= ow:
                 fma_tile(6, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
-                         y, out + j * f + f0, f, init, False)
+                         y, out + j * f + f0, f, init, False, relu)
                 j += 6
         while j < ow:
             fma_tile(1, 2, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
-                     y, out + j * f + f0, f, init, False)
+                     y, out + j * f + f0, f, init, False, relu)
             j += 1
     else:
         while j + 8 <= ow:
             fma_tile(8, 1, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
-                     y, out + j * f + f0, f, init, False)
+                     y, out + j * f + f0, f, init, False, relu)
             j += 8
         while j < ow:
             fma_tile(1, 1, buf, rowbase + j * step, step, sega, segb, nseg, seglen, 1, wmat, f0, f,
-                     y, out + j * f + f0, f, init, False)
+                     y, out + j * f + f0, f, init, False, relu)
             j += 1
 
 
 @njit(**_jit)
-def conv_rows(x, wmat, bias, kh, kw, sh, sw, top, left, rows_per_block, y, r0, r1):
+def conv_rows(x, wmat, bias, kh, kw, sh, sw, top, left, rows_per_block, relu, y, r0, r1):
     """Output rows t = n*OH + i in [r0, r1) of y = conv(x_pad, W) + bias, x_pad = x zero-padded by
     (top, left, ...), built only a block of rows at a time (``fill_rows``, kept in cache).
 
     x: (N, H, W, C), wmat: (KH*KW*C, F) rows ordered (a, q, c), bias: (F,), y: (N, OH, OW, F) with F a
-    multiple of the vector width L. For output row i, kernel row a reads padded row i*sh + a, whose
-    (column, channel) pairs j*sw + q, c for q < KW are KW*C consecutive numbers: one segment of the tile.
+    multiple of the vector width L; relu: store max(y, 0) (a ReLU fused into the conv). For output row i,
+    kernel row a reads padded row i*sh + a, whose (column, channel) pairs j*sw + q, c for q < KW are KW*C
+    consecutive numbers: one segment of the tile.
     """
     c = x.shape[3]
     oh, ow, f = y.shape[1], y.shape[2], y.shape[3]
@@ -165,7 +167,7 @@ def conv_rows(x, wmat, bias, kh, kw, sh, sw, top, left, rows_per_block, y, r0, r
             while f0 < f:
                 v2 = f - f0 >= 2 * width
                 pixel_tiles(buf, (i - i0) * sh * wp * c, sw * c, sega, segb, kh, kw * c, wmat, f0, f, v2,
-                            y, (n * oh + i) * ow * f, ow, bias[f0:])
+                            y, (n * oh + i) * ow * f, ow, bias[f0:], relu)
                 f0 += 2 * width if v2 else width
         t += i1 - i0
 
@@ -176,10 +178,11 @@ def block_rows(in_row_bytes, sh, kh, budget=None):
     return max(1, (budget // max(1, in_row_bytes) - kh) // max(1, sh) + 1)
 
 
-def conv_direct(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
+def conv_direct(x, wmat, kernel_hw, strides, pads, out_hw, b=None, relu=False):
     """y = conv(x_pad, w) (+ b) by the direct kernels; x_pad exists only a cached block at a time.
     x: (N, H, W, C) contiguous, wmat: (KH*KW*C, F) rows (a, q, c), pads: ((top, bottom), (left, right))
-    (only top and left matter: the output size says the rest), out_hw: (OH, OW), b: (F,) or None.
+    (only top and left matter: the output size says the rest), out_hw: (OH, OW), b: (F,) or None;
+    relu=True returns max(y, 0) instead (the same numbers as a separate ReLU pass, without the pass).
     Returns y: (N, OH, OW, F)."""
     (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
     (top, _), (left, _) = pads
@@ -191,7 +194,7 @@ def conv_direct(x, wmat, kernel_hw, strides, pads, out_hw, b=None):
     rows = block_rows(((ow - 1) * sw + kw) * c * x.itemsize, sh, kh)
     macs = n * oh * ow * kh * kw * c * f
     parts = threads() if macs >= MIN_PARALLEL_MACS else 1
-    run_parts(conv_rows, [(x, wmat, bias, kh, kw, sh, sw, top, left, rows, y, r0, r1)
+    run_parts(conv_rows, [(x, wmat, bias, kh, kw, sh, sw, top, left, rows, bool(relu), y, r0, r1)
                           for r0, r1 in split(n * oh, parts)])
     return y
 
@@ -235,19 +238,19 @@ def weight_rows(x, dy, kh, kw, sh, sw, top, left, rows_per_block, r0, r1, dw):
                     while c0 < c:
                         if c0 + 8 <= c and v2:
                             fma_tile(8, 2, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
-                                     dw, out + c0 * f + f0, f, zero, True)
+                                     dw, out + c0 * f + f0, f, zero, True, False)
                             c0 += 8
                         elif c0 + 8 <= c:
                             fma_tile(8, 1, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
-                                     dw, out + c0 * f + f0, f, zero, True)
+                                     dw, out + c0 * f + f0, f, zero, True, False)
                             c0 += 8
                         elif v2:
                             fma_tile(1, 2, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
-                                     dw, out + c0 * f + f0, f, zero, True)
+                                     dw, out + c0 * f + f0, f, zero, True, False)
                             c0 += 1
                         else:
                             fma_tile(1, 1, buf, q * c + c0, 1, sega, segb, nseg, ow, step, dy, f0, f,
-                                     dw, out + c0 * f + f0, f, zero, True)
+                                     dw, out + c0 * f + f0, f, zero, True, False)
                             c0 += 1
                     f0 += 2 * width if v2 else width
         t += nseg

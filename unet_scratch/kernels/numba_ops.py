@@ -18,6 +18,8 @@ float32, ~1e-12 in float64; the tests check every op and the whole U-Net) and ke
     maxpool2d(_backward)                    one compiled pass: max + first-argmax, then routing (images
                                             split across cores)
     relu, relu_backward                     one compiled pass each, split across cores
+    conv2d_relu                             relu(conv2d(...)) with the ReLU applied as the direct kernels
+                                            store their tiles (no extra pass); layers with a ReLU use it
     concatenate(_backward)                  one compiled copy per input, split across cores (the backward
                                             returns contiguous copies, not the reference's views)
     everything else                         re-exported from the NumPy reference: cheap (sigmoid and
@@ -96,6 +98,32 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid"):
         return direct.conv_direct(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b), cache
     y = conv_forward_gemm(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b=b)
     return y, cache
+
+
+def conv2d_relu(x, w, b=None, strides=(1, 1), padding="valid"):
+    """relu(conv2d(x, w, b)) in one pass: the ReLU applied as the direct kernels store each tile (the same
+    numbers as :func:`conv2d` followed by :func:`relu`, without reading and writing the output again).
+
+    x: (N, H, W, C), w: (KH, KW, C, F), b: (F,) or None. Returns (y, conv_cache, relu_cache): the first
+    cache for :func:`conv2d_backward`, the second (y itself) for :func:`relu_backward`. Layers whose
+    activation is "relu" call it when the backend has it (``layers._ConvBase.forward``).
+    """
+    check_conv_args(x, w, b)
+    dtype = np.result_type(x, w)
+    strides, padding = normalize_pair(strides), normalize_padding(padding)
+    kh, kw, c, f = w.shape
+    oh, ow, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding) if dtype in _FAST_DTYPES else [0] * 4
+    if DIRECT and dtype in _FAST_DTYPES and direct.use_direct((kh, kw), c, f, (oh, ow), dtype):
+        x, w = _as(x, dtype), _as(w, dtype)
+        b = None if b is None else _as(b, dtype)
+        y = direct.conv_direct(x, w.reshape(kh * kw * c, f), (kh, kw), strides, (pad_h, pad_w), (oh, ow), b,
+                               relu=True)
+        cache = {"x": x, "w": w, "has_bias": b is not None, "strides": strides, "padding": padding,
+                 "pads": (pad_h, pad_w), "fast": True, "direct": True}
+        return y, cache, y
+    z, cache = conv2d(x, w, b, strides, padding)
+    y, relu_cache = relu(z)
+    return y, cache, relu_cache
 
 
 def conv2d_backward(dy, cache):

@@ -17,6 +17,7 @@ What one call computes (all indices are flat element offsets into C-contiguous a
                     a[abase + r*astep + sega[s] + t*tstride]            (one number, broadcast)
                   * b[bbase + (segb[s] + t)*ldb + v*L : ... + L]       (L consecutive numbers)
     out[obase + r*ostep + v*L : ... + L] = acc[r, v]      (or += with accumulate=True)
+                                                         (then max(out, 0) with relu=True)
 
 for r < R and v < V, L = ``lanes(dtype)``. For a convolution's forward pass, r runs over R output pixels of
 one row, v over V x L output channels, s over the kernel rows that fall inside the input and t over
@@ -55,14 +56,14 @@ def lanes(dtype) -> int:
 
 @intrinsic
 def fma_tile(typingctx, R, V, a, abase, astep, sega, segb, nseg, seglen, tstride, b, bbase, ldb,
-             out, obase, ostep, init, accumulate):
+             out, obase, ostep, init, accumulate, relu):
     """See the module docstring. R and V must be integer literals (the tile's shape is compiled in);
     a, b, out, init: float arrays of one dtype (any shape, C-contiguous); sega, segb: int64 arrays."""
     if not (isinstance(R, types.IntegerLiteral) and isinstance(V, types.IntegerLiteral)):
         return None
     nr, nv = R.literal_value, V.literal_value
     sig = types.void(R, V, a, abase, astep, sega, segb, nseg, seglen, tstride, b, bbase, ldb, out, obase,
-                     ostep, init, accumulate)
+                     ostep, init, accumulate, relu)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
@@ -155,11 +156,16 @@ def fma_tile(typingctx, R, V, a, abase, astep, sega, segb, nseg, seglen, tstride
                 phi.add_incoming(new[r][v], latch)
                 final[r].append(phi)
         keep = context.cast(builder, args[17], tys[17], types.boolean)
+        rectify = context.cast(builder, args[18], tys[18], types.boolean)
+        zeros = ir.Constant(vtype, [ir.Constant(ftype, 0.0)] * width)
         for r in range(nr):
             for v in range(nv):
                 ptr = vector_at(out_p, add(add(obase_, mul(const(r), ostep_)), const(v * width)))
                 old = builder.load(ptr, align=size)
-                builder.store(builder.select(keep, builder.fadd(old, final[r][v]), final[r][v]), ptr, align=size)
+                value = builder.select(keep, builder.fadd(old, final[r][v]), final[r][v])
+                positive = builder.fcmp_ordered(">", value, zeros)     # NaN -> 0, as numba_loops.relu_forward
+                value = builder.select(rectify, builder.select(positive, value, zeros), value)
+                builder.store(value, ptr, align=size)
         return context.get_dummy_value()
 
     return sig, codegen

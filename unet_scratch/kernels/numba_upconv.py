@@ -50,11 +50,11 @@ def upconv_rows(x, wmat, bias, kh, kw, y, r0, r1):
                     j = 0
                     while j + 8 <= w:
                         fma_tile(8, 1, x, xrow + j * c, c, seg, seg, 1, c, 1, wmat, col + f0, ld,
-                                 y, out + j * kw * f + f0, kw * f, init, False)
+                                 y, out + j * kw * f + f0, kw * f, init, False, False)
                         j += 8
                     while j < w:
                         fma_tile(1, 1, x, xrow + j * c, c, seg, seg, 1, c, 1, wmat, col + f0, ld,
-                                 y, out + j * kw * f + f0, kw * f, init, False)
+                                 y, out + j * kw * f + f0, kw * f, init, False, False)
                         j += 1
 
 
@@ -95,11 +95,11 @@ def upconv_input_rows(dy, wmat, kh, kw, dx, r0, r1):
             j = 0
             while j + 8 <= w:
                 fma_tile(8, 1, dy, base + j * step, step, sega, segb, kh, step, 1, wmat, c0, c,
-                         dx, out + j * c + c0, c, zero, False)
+                         dx, out + j * c + c0, c, zero, False, False)
                 j += 8
             while j < w:
                 fma_tile(1, 1, dy, base + j * step, step, sega, segb, kh, step, 1, wmat, c0, c,
-                         dx, out + j * c + c0, c, zero, False)
+                         dx, out + j * c + c0, c, zero, False, False)
                 j += 1
 
 
@@ -128,11 +128,11 @@ def upconv_weight_rows(x, dy, kh, kw, rows_per_block, r0, r1, dw):
                     c0 = 0
                     while c0 + 8 <= c:
                         fma_tile(8, 1, x, c0, 1, sega, segb, nseg, w, c, dy, tap + f0, kw * f,
-                                 dw, (out + c0) * f + f0, f, zero, True)
+                                 dw, (out + c0) * f + f0, f, zero, True, False)
                         c0 += 8
                     while c0 < c:
                         fma_tile(1, 1, x, c0, 1, sega, segb, nseg, w, c, dy, tap + f0, kw * f,
-                                 dw, (out + c0) * f + f0, f, zero, True)
+                                 dw, (out + c0) * f + f0, f, zero, True, False)
                         c0 += 1
 
 
