@@ -56,12 +56,23 @@ def cp(request, monkeypatch):
         import cupy as module
     yield module
     backend.set_backend("numpy")
+    if request.param == "standin":
+        _forget_standin_backend()
 
 
 @pytest.fixture
 def standin(monkeypatch):
     yield _install_standin(monkeypatch)
     backend.set_backend("numpy")
+    _forget_standin_backend()
+
+
+def _forget_standin_backend():
+    """Drop the cupy_ops module imported against the stand-in, so no later test finds a 'cupy' backend
+    that only the stand-in made importable (tests run in any order, several per xdist worker)."""
+    sys.modules.pop("unet_scratch.kernels.cupy_ops", None)
+    import unet_scratch.kernels as kernels
+    kernels.__dict__.pop("cupy_ops", None)
 
 
 def _cupy_ops():

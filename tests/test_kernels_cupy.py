@@ -156,7 +156,10 @@ def test_shared_logic_runs_the_whole_unet_on_cpu(monkeypatch):
 
 
 @pytest.mark.skipif(GPU, reason="a GPU is present: the no-GPU error path cannot be shown")
-def test_cupy_backend_without_gpu_is_a_clear_error():
+def test_cupy_backend_without_gpu_is_a_clear_error(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "cupy", None)                      # "not installed", whatever ran before
+    monkeypatch.delitem(sys.modules, "unet_scratch.kernels.cupy_ops", raising=False)
     with pytest.raises(RuntimeError, match="backend 'cupy' is not available"):
         backend.set_backend("cupy")
     assert backend.get_backend() == "numpy"
