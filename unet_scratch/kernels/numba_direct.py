@@ -36,11 +36,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numba_loops import PARALLEL
 from .numba_simd import VECTOR_BITS, fma_tile, lanes
 from .numba_threads import run_parts, split, threads
 
-_jit = dict(cache=not PARALLEL, nogil=True)
+_jit = dict(cache=True, nogil=True)       # always serial (no prange), so always cached
 WIDE_REGISTERS = VECTOR_BITS >= 512    # AVX-512: 32 vector registers (AVX2: 16), so larger tiles fit
 
 WGRAD_PARTS = 2                 # the weight gradient's fixed split (see the module docstring)

@@ -16,10 +16,9 @@ import numpy as np
 from numba import njit
 
 from .numba_direct import MIN_PARALLEL_MACS, SUM_PIXELS, WGRAD_PARTS
-from .numba_loops import PARALLEL
 from .numba_threads import parts_for, run_parts, split
 
-_jit = dict(cache=not PARALLEL, nogil=True)       # serial machine code, cached (see numba_loops.py)
+_jit = dict(cache=True, nogil=True)       # always serial (no prange), so always cached
 
 
 @njit(**_jit)
@@ -92,7 +91,7 @@ def pointwise_small_backward(x, dy, w):
     return dx.reshape(x.shape), np.ascontiguousarray(dwt.T).reshape(1, 1, c, f)
 
 
-@njit(cache=not PARALLEL, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def input_gradient_rows(dy, w, top, left, dx, r0, r1):
     """dx[n, h, x, c] = sum over a, q, f of dy[n, h + top - a, x + left - q, f] * w[a, q, c, f] (inside dy)
     for the rows t = n*H + h in [r0, r1): the input gradient of a stride-1 conv with fewer input channels

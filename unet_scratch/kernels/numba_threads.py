@@ -20,7 +20,11 @@ MIN_PARALLEL_ITEMS = 1 << 18    # elementwise passes over fewer numbers than thi
 
 
 def threads() -> int:
-    """Threads for the direct kernels: UNET_SCRATCH_THREADS if set, else the cores this process may use."""
+    """Threads for the kernels: UNET_SCRATCH_THREADS if set, else the cores this process may use; 1 under
+    UNET_SCRATCH_NUMBA_PARALLEL=1, where the loops run Numba's own parallel regions (which must not be
+    entered from two threads at once with its default threading layer)."""
+    if os.environ.get("UNET_SCRATCH_NUMBA_PARALLEL", "0") == "1":
+        return 1
     env = os.environ.get("UNET_SCRATCH_THREADS")
     if env:
         return max(1, int(env))

@@ -17,11 +17,10 @@ import numpy as np
 from numba import njit
 
 from .numba_direct import CACHE_BYTES, MIN_PARALLEL_MACS, SUM_PIXELS, WGRAD_PARTS, check_width, lanes_of
-from .numba_loops import PARALLEL
 from .numba_simd import fma_tile, lanes
 from .numba_threads import run_parts, split, threads
 
-_jit = dict(cache=not PARALLEL, nogil=True)       # serial machine code, cached (see numba_loops.py)
+_jit = dict(cache=True, nogil=True)       # always serial (no prange), so always cached
 
 
 @njit(**_jit)
