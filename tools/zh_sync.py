@@ -45,8 +45,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from execute_notebooks import (SourceError, chapter_names, drift, execute, show, updated_notebook,  # noqa: E402
-                               write)
+from execute_notebooks import (SourceError, chapter_names, drift, execute, resolve_chapter, show,  # noqa: E402
+                               updated_notebook, write)
 
 ENGLISH = ROOT / "notebooks"
 CHINESE = ENGLISH / "zh"
@@ -359,17 +359,6 @@ def execute_chinese(name: str, zh_dir: Path = CHINESE, timeout: int = 600) -> No
     write(nb, name, zh_dir)
 
 
-def _resolve(arg: str, folder: Path) -> str:
-    stem = Path(arg).stem if arg.endswith((".py", ".ipynb")) else Path(arg).name
-    names = chapter_names(folder)
-    if stem in names:
-        return stem
-    matches = [n for n in names if n.split("-", 1)[0] == stem]
-    if len(matches) == 1:
-        return matches[0]
-    raise SourceError(f"no chapter {arg!r} in {show(folder)}: the chapters are " + ", ".join(names))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("chapters", nargs="*", help="00, 01-convolution, ... (default: every Chinese chapter)")
@@ -388,13 +377,13 @@ def main(argv=None) -> int:
         if args.accept:
             if not args.chapters:
                 raise SourceError("--accept CHAPTER [CELL ...]: name the chapter")
-            name = _resolve(args.chapters[0], zh_dir)
+            name = resolve_chapter(args.chapters[0], zh_dir)
             marked = accept(name, [int(c) for c in args.chapters[1:]], en_dir, zh_dir, force=args.force)
             print(f"{name}: text cells marked up to date: {marked or 'none'}")
             return 0
         existing = chapter_names(zh_dir) if zh_dir.is_dir() else []
         folder = en_dir if args.new else zh_dir
-        names = [_resolve(c, folder) for c in args.chapters] if args.chapters else existing
+        names = [resolve_chapter(c, folder) for c in args.chapters] if args.chapters else existing
         if args.check:
             problems, pending = status(en_dir, zh_dir, names or None)
             for name, lines in problems.items():
